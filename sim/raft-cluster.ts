@@ -51,6 +51,11 @@ export type RaftScenarioOptions = {
   checkLinearizable: boolean;
   /** Record a trace of events (for replaying a failing seed). */
   trace: boolean;
+  /** Raft options under test. Without check-quorum, lease reads fall back to safe reads. */
+  checkQuorum: boolean;
+  preVote: boolean;
+  /** Each node's tick period differs from tickMs by up to this fraction (clock-rate drift; leases must tolerate it). */
+  tickDriftFraction: number;
 };
 
 export const defaultScenario: Omit<RaftScenarioOptions, 'seed'> = {
@@ -71,7 +76,34 @@ export const defaultScenario: Omit<RaftScenarioOptions, 'seed'> = {
   transferRatePerSecond: 0.2,
   checkLinearizable: true,
   trace: false,
+  checkQuorum: true,
+  preVote: true,
+  tickDriftFraction: 0.02,
 };
+
+/**
+ * A scenario whose fault mix and Raft options vary with the seed, so that many
+ * seeds cover calm runs, storms of crashes and partitions, and both
+ * check-quorum settings. Options passed explicitly win.
+ */
+export function scenarioForSeed(seed: number, overrides: Partial<RaftScenarioOptions> = {}): Partial<RaftScenarioOptions> & { seed: number } {
+  const prng = new SeededPrng(seed ^ 0x5bd1e995);
+  const pick = <T>(values: T[]): T => values[prng.nextInt(values.length)]!;
+  return {
+    seed,
+    lossRate: pick([0, 0.02, 0.05, 0.15]),
+    duplicateRate: pick([0, 0.03, 0.1]),
+    delayMsMax: pick([5, 15, 40]),
+    crashRatePerSecond: pick([0, 0.5, 2]),
+    partitionRatePerSecond: pick([0, 0.4, 2]),
+    transferRatePerSecond: pick([0, 0.2, 1]),
+    checkQuorum: pick([true, true, false]),
+    preVote: pick([true, false]),
+    snapshotEvery: pick([10, 25, 100]),
+    clients: pick([3, 5, 8]),
+    ...overrides,
+  };
+}
 
 export type RaftScenarioResult = {
   seed: number;
@@ -193,6 +225,7 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
   const ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
   const bootstrap = RaftNode.bootstrapState(ids);
   const nodes = new Map<string, SimNode>();
+  const tickPeriodMs = new Map<string, number>();
   for (const [i, id] of ids.entries()) {
     const durable = new InMemoryDurableStorage();
     durable.saveSync({ hardState: bootstrap.hardState, entries: [], snapshot: bootstrap.snapshot });
@@ -202,6 +235,7 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
     };
     nodes.set(id, node);
     startNode(node);
+    tickPeriodMs.set(id, options.tickMs * (1 + (prng.nextFloat() * 2 - 1) * options.tickDriftFraction));
     queue.push(node.tickOffsetMs, { kind: 'tick', node: id });
   }
 
@@ -223,7 +257,10 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
 
   function startNode(node: SimNode): void {
     const persisted = node.durable.loadSync();
-    node.raft = RaftNode.start({ id: node.id, prng: node.prng, electionTicks: 10, heartbeatTicks: 1, snapshotChunkBytes: 64, maxSizePerMsg: 4096 }, persisted);
+    node.raft = RaftNode.start({
+      id: node.id, prng: node.prng, electionTicks: 10, heartbeatTicks: 1, snapshotChunkBytes: 64, maxSizePerMsg: 4096,
+      checkQuorum: options.checkQuorum, preVote: options.preVote,
+    }, persisted);
     node.kv = decodeKv(persisted.snapshot.data);
     node.appliedIndex = persisted.snapshot.metadata.index;
     node.snapshotIndex = persisted.snapshot.metadata.index;
@@ -442,7 +479,7 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
     if (prng.nextFloat() < options.crashRatePerSecond * perTick) {
       const alive = ids.filter((id) => nodes.get(id)!.raft !== null);
       // Keep a majority alive most of the time so the run makes progress; sometimes not.
-      if (alive.length > Math.floor(options.nodes / 2) + 1 || prng.nextFloat() < 0.2) {
+      if (alive.length > 0 && (alive.length > Math.floor(options.nodes / 2) + 1 || prng.nextFloat() < 0.2)) {
         const victim = nodes.get(alive[prng.nextInt(alive.length)]!)!;
         if (victim.raft) {
           crash(victim);
@@ -497,7 +534,7 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
             drain(node);
           }
           if (event.node === ids[0]) injectFaults();
-          queue.push(now + options.tickMs, event);
+          queue.push(now + tickPeriodMs.get(event.node)!, event);
           break;
         }
         case 'deliver': {
