@@ -13,10 +13,11 @@
 //   const run = runRaftScenario({ seed: 7, nodes: 5 });
 //   if (run.violation) console.log(run.violation);   // replay: same seed
 
-import type { Entry, Message } from '../protocol/raft.ts';
-import { EntryType, MessageType } from '../protocol/raft.ts';
+import type { ConfChangeType, Entry, Message } from '../protocol/raft.ts';
+import { ConfChangeType as ConfChangeTypes, EMPTY_BYTES, EntryType, MessageType } from '../protocol/raft.ts';
 import { RaftNode } from '../raft/raft-core.ts';
 import type { Ready } from '../raft/raft-core.ts';
+import { decodeConfChange } from '../protocol/raft-codec.ts';
 import { NotLeaderError, ProposalDroppedError, RemovedNodeError } from '../raft/errors.ts';
 import { SeededPrng } from '../raft/prng.ts';
 import { InMemoryDurableStorage } from '../raft/storage.ts';
@@ -56,6 +57,10 @@ export type RaftScenarioOptions = {
   preVote: boolean;
   /** Each node's tick period differs from tickMs by up to this fraction (clock-rate drift; leases must tolerate it). */
   tickDriftFraction: number;
+  /** Nodes beyond `nodes` that start empty and join as learners, get promoted, and may later be removed. */
+  spareNodes: number;
+  /** Per virtual second, the chance that the leader proposes the next membership change. */
+  membershipChangeRatePerSecond: number;
 };
 
 export const defaultScenario: Omit<RaftScenarioOptions, 'seed'> = {
@@ -79,6 +84,8 @@ export const defaultScenario: Omit<RaftScenarioOptions, 'seed'> = {
   checkQuorum: true,
   preVote: true,
   tickDriftFraction: 0.02,
+  spareNodes: 0,
+  membershipChangeRatePerSecond: 1,
 };
 
 /**
@@ -101,6 +108,7 @@ export function scenarioForSeed(seed: number, overrides: Partial<RaftScenarioOpt
     preVote: pick([true, false]),
     snapshotEvery: pick([10, 25, 100]),
     clients: pick([3, 5, 8]),
+    spareNodes: pick([0, 1, 2]),
     ...overrides,
   };
 }
@@ -140,6 +148,8 @@ type SimNode = {
   /** Read requests by context, then waiting for applied ≥ index. */
   pendingReads: Map<string, { client: Client; index: number | null }>;
   tickOffsetMs: number;
+  /** Not a member by design: a spare not yet added, or a node removed from the cluster. Not restarted. */
+  retired: boolean;
 };
 
 type Client = {
@@ -154,7 +164,8 @@ type Event =
   | { kind: 'deliver'; message: Message }
   | { kind: 'client'; client: number }
   | { kind: 'restart'; node: string }
-  | { kind: 'heal' };
+  | { kind: 'heal' }
+  | { kind: 'retire'; node: string };
 
 class EventQueue {
   private heap: { at: number; seq: number; event: Event }[] = [];
@@ -222,19 +233,21 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
   /** Node ids on one side of the current partition; null when healed. */
   let partitionSide: Set<string> | null = null;
 
-  const ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
-  const bootstrap = RaftNode.bootstrapState(ids);
+  const founders = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
+  const ids = Array.from({ length: options.nodes + options.spareNodes }, (_, i) => `n${i + 1}`);
+  const bootstrap = RaftNode.bootstrapState(founders);
   const nodes = new Map<string, SimNode>();
   const tickPeriodMs = new Map<string, number>();
   for (const [i, id] of ids.entries()) {
     const durable = new InMemoryDurableStorage();
-    durable.saveSync({ hardState: bootstrap.hardState, entries: [], snapshot: bootstrap.snapshot });
+    const founder = founders.includes(id);
+    if (founder) durable.saveSync({ hardState: bootstrap.hardState, entries: [], snapshot: bootstrap.snapshot });
     const node: SimNode = {
       id, durable, raft: null, prng: prng.fork(i + 1), kv: new Map(), appliedIndex: 0, snapshotIndex: 0,
-      pendingWrites: new Map(), pendingReads: new Map(), tickOffsetMs: prng.nextInt(options.tickMs),
+      pendingWrites: new Map(), pendingReads: new Map(), tickOffsetMs: prng.nextInt(options.tickMs), retired: !founder,
     };
     nodes.set(id, node);
-    startNode(node);
+    if (founder) startNode(node);
     tickPeriodMs.set(id, options.tickMs * (1 + (prng.nextFloat() * 2 - 1) * options.tickDriftFraction));
     queue.push(node.tickOffsetMs, { kind: 'tick', node: id });
   }
@@ -275,6 +288,47 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
     // Clients waiting on it will time out: their operations stay unknown.
     node.pendingWrites.clear();
     node.pendingReads.clear();
+  }
+
+  /** A node that applied its own removal stops; its data is wiped so it could join again as a new member. */
+  function retire(node: SimNode): void {
+    log(`${node.id} removed from the cluster; stopping it`);
+    node.raft = null;
+    node.retired = true;
+    node.durable = new InMemoryDurableStorage();
+    node.pendingWrites.clear();
+    node.pendingReads.clear();
+  }
+
+  const everStarted = new Set<string>();
+
+  function changeMembership(): void {
+    const leader = ids.map((id) => nodes.get(id)!).find((node) => node.raft?.status().role === 'leader');
+    if (!leader?.raft) return;
+    const conf = leader.raft.confState();
+    let change: { type: ConfChangeType; nodeId: string } | null = null;
+    // Ids are never reused: a removed node replaying its old log would apply its own removal again.
+    const spare = ids.find((id) => !founders.includes(id) && nodes.get(id)!.retired && !everStarted.has(id));
+    if (conf.learners.length > 0) {
+      change = { type: ConfChangeTypes.AddVoter, nodeId: conf.learners[prng.nextInt(conf.learners.length)]! };
+    } else if (conf.voters.length > options.nodes) {
+      change = { type: ConfChangeTypes.RemoveNode, nodeId: conf.voters[prng.nextInt(conf.voters.length)]! };
+    } else if (spare) {
+      const node = nodes.get(spare)!;
+      node.retired = false;
+      everStarted.add(spare);
+      node.durable = new InMemoryDurableStorage();
+      startNode(node);
+      change = { type: ConfChangeTypes.AddLearner, nodeId: spare };
+    }
+    if (!change) return;
+    try {
+      leader.raft.proposeConfChange({ ...change, context: EMPTY_BYTES });
+      log(`${leader.id} proposes conf change ${JSON.stringify(change)}`);
+    } catch (error) {
+      if (!(error instanceof ProposalDroppedError)) throw error;
+    }
+    drain(leader);
   }
 
   function connected(from: string, to: string): boolean {
@@ -322,6 +376,10 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
         if (pending) pending.index = readState.index;
       }
       raft.advance(ready);
+      if (raft.isRemoved()) {
+        retire(node);
+        return;
+      }
       serveReads(node);
       if (node.appliedIndex - node.snapshotIndex >= options.snapshotEvery && raft.status().applied === node.appliedIndex) {
         const snapshot = raft.createSnapshot(encodeKv(node.kv), options.retainEntries);
@@ -378,6 +436,12 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
     }
     node.appliedIndex = entry.index;
     let output: KvOutput = null;
+    if (entry.type === EntryType.ConfChange) {
+      const change = decodeConfChange(entry.data);
+      // The operator stops a removed node once its removal commits, whether or
+      // not the node itself learned it (a stale node would otherwise campaign forever).
+      if (change.type === ConfChangeTypes.RemoveNode) queue.push(now + 1, { kind: 'retire', node: change.nodeId });
+    }
     if (entry.type === EntryType.Normal && entry.data.length > 0) {
       const command = JSON.parse(data) as Command;
       output = applyCommand(node.kv, command.input);
@@ -478,6 +542,7 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
     const perTick = options.tickMs / 1000;
     if (prng.nextFloat() < options.crashRatePerSecond * perTick) {
       const alive = ids.filter((id) => nodes.get(id)!.raft !== null);
+      // A majority of the founders' count must stay up for progress; spares count once they run.
       // Keep a majority alive most of the time so the run makes progress; sometimes not.
       if (alive.length > 0 && (alive.length > Math.floor(options.nodes / 2) + 1 || prng.nextFloat() < 0.2)) {
         const victim = nodes.get(alive[prng.nextInt(alive.length)]!)!;
@@ -496,6 +561,7 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
       log(`partition {${[...side].join(',')}} | rest`);
       queue.push(now + 100 + prng.nextInt(1400), { kind: 'heal' });
     }
+    if (options.spareNodes > 0 && prng.nextFloat() < options.membershipChangeRatePerSecond * perTick) changeMembership();
     if (prng.nextFloat() < options.transferRatePerSecond * perTick) {
       const leader = ids.map((id) => nodes.get(id)!).find((node) => node.raft?.status().role === 'leader');
       if (leader?.raft) {
@@ -522,7 +588,7 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
         partitionSide = null;
         log('faults off');
         for (const node of nodes.values()) {
-          if (!node.raft) queue.push(now + 1, { kind: 'restart', node: node.id });
+          if (!node.raft && !node.retired) queue.push(now + 1, { kind: 'restart', node: node.id });
         }
       }
       const event = item.event;
@@ -549,11 +615,16 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
           break;
         case 'restart': {
           const node = nodes.get(event.node)!;
-          if (!node.raft) {
+          if (!node.raft && !node.retired) {
             startNode(node);
             log(`restart ${node.id} from applied ${node.appliedIndex}`);
             drain(node);
           }
+          break;
+        }
+        case 'retire': {
+          const node = nodes.get(event.node)!;
+          if (!node.retired) retire(node);
           break;
         }
         case 'heal':
@@ -597,9 +668,14 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
   function checkConvergence(): void {
     const leaders = ids.filter((id) => nodes.get(id)!.raft?.status().role === 'leader');
     if (leaders.length !== 1) throw new SafetyViolation(`liveness: after ${options.durationMs} ms without faults there are ${leaders.length} leaders`);
-    const applied = ids.map((id) => nodes.get(id)!.appliedIndex);
-    if (new Set(applied).size !== 1) throw new SafetyViolation(`liveness: after healing, applied indexes differ: ${ids.map((id, i) => `${id}=${applied[i]}`).join(' ')}`);
-    const states = ids.map((id) => encodeKvString(nodes.get(id)!.kv));
+    const conf = nodes.get(leaders[0]!)!.raft!.confState();
+    const members = [...conf.voters, ...conf.learners];
+    for (const id of members) {
+      if (!nodes.get(id)?.raft) throw new SafetyViolation(`liveness: member ${id} is not running at the end`);
+    }
+    const applied = members.map((id) => nodes.get(id)!.appliedIndex);
+    if (new Set(applied).size !== 1) throw new SafetyViolation(`liveness: after healing, applied indexes differ: ${members.map((id, i) => `${id}=${applied[i]}`).join(' ')}`);
+    const states = members.map((id) => encodeKvString(nodes.get(id)!.kv));
     if (new Set(states).size !== 1) throw new SafetyViolation('state-machine safety: replicas at the same applied index hold different state');
   }
 
@@ -608,7 +684,15 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
     linearizability = checkLinearizability(kvModel, recorder.history(), { maxSteps: 50_000_000 });
     if (linearizability.result === 'illegal') violation = `linearizability: ${linearizability.explanation}`;
   }
-  if (violation) log(`VIOLATION ${violation}`);
+  if (violation) {
+    log(`VIOLATION ${violation}`);
+    for (const node of nodes.values()) {
+      const status = node.raft?.status();
+      log(status
+        ? `  ${node.id} ${status.role} term ${status.term} leader ${status.leader || '-'} commit ${status.commit} applied ${status.applied} last ${status.lastIndex} voters ${status.conf.voters.join(',')} learners ${status.conf.learners.join(',')}`
+        : `  ${node.id} ${node.retired ? 'retired' : 'down'}`);
+    }
+  }
   return { seed: options.seed, violation, linearizability, stats, trace };
 }
 
