@@ -132,6 +132,7 @@ export class LevelStorage implements DurableStorage {
 
   async save(write: DurableWrite): Promise<void> {
     this.assertWritable();
+    this.loadedAtOpen = null; // stale from now on: a later load must read what was written
     const operations: BatchOperation[] = [];
     const bounds = { ...this.bounds };
     if (write.snapshot !== null && write.snapshot.metadata.index > bounds.snapshotIndex) {
@@ -152,6 +153,7 @@ export class LevelStorage implements DurableStorage {
   }
 
   async saveSnapshot(snapshot: Snapshot, retainEntries: number): Promise<void> {
+    this.loadedAtOpen = null;
     this.assertWritable();
     if (!Number.isSafeInteger(retainEntries) || retainEntries < 0) {
       throw new RangeError(`retainEntries must be a non-negative integer, got ${retainEntries}`);

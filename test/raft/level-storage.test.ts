@@ -129,6 +129,17 @@ test('load after writes in the same session reads them back from disk', async ()
   });
 });
 
+test('a save right after open, before any load, is what the first load returns (bootstrap writes, then the node starts)', async () => {
+  await withTempDir(async (path) => {
+    await withStorage(path, async (storage) => {
+      await storage.save({ hardState: { term: 1, vote: '', commit: 0 }, entries: entries(1, 2, 1), snapshot: null });
+      const state = await storage.load();
+      assert.equal(indexes(state), [1, 2]);
+      assert.is(state.hardState.term, 1);
+    });
+  });
+});
+
 test('a conflicting suffix is replaced: entries from the first new index on are the new ones, the old tail is gone', async () => {
   await withTempDir(async (path) => {
     await withStorage(path, async (storage) => {
