@@ -79,7 +79,7 @@ export const defaultRaftOptions = {
   applied: 0,
 } satisfies Partial<RaftConfig>;
 
-export type RaftOptions = Pick<RaftConfig, 'id' | 'storage' | 'prng'> & Partial<typeof defaultRaftOptions>;
+export type RaftOptions = Pick<RaftConfig, 'id' | 'storage' | 'prng'> & Partial<Omit<RaftConfig, 'id' | 'storage' | 'prng'>>;
 
 export function raftConfig(options: RaftOptions): RaftConfig {
   const config: RaftConfig = { ...defaultRaftOptions, ...options };
