@@ -734,8 +734,12 @@ export class RaftNode {
     return false;
   }
 
+  /** Send every follower what it lacks: as many Appends as its flow-control window allows (pipelining). */
   private broadcastAppend(): void {
-    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, true);
+    for (const id of this.progress.keys()) {
+      if (id === this.id) continue;
+      if (this.sendAppend(id, true)) while (this.sendAppend(id, false)) { /* fill the window */ }
+    }
   }
 
   private broadcastHeartbeat(context: Uint8Array | undefined): void {
