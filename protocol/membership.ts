@@ -375,6 +375,15 @@ class Writer {
   /** A length-prefixed UTF-8 string of at most `maxBytes`; returns its encoded size. */
   string(value: string, field: string, maxBytes: number): number {
     if (typeof value !== 'string') throw new EncodeError('invalid-value', field, `${String(value)} is not a string`);
+    if (isAscii(value)) {
+      // The common case (ids, addresses): no encoder call, no temporary.
+      if (value.length > maxBytes) throw new EncodeError('too-large', field, `${value.length} UTF-8 bytes exceed the limit of ${maxBytes}`);
+      const start = this.position;
+      this.uint(value.length, field);
+      this.reserve(value.length);
+      for (let i = 0; i < value.length; i++) this.buffer[this.position++] = value.charCodeAt(i);
+      return this.position - start;
+    }
     if (hasLoneSurrogate(value)) throw new EncodeError('invalid-string', field, 'a lone UTF-16 surrogate has no UTF-8 form');
     const bytes = textEncoder.encode(value);
     if (bytes.length > maxBytes) throw new EncodeError('too-large', field, `${bytes.length} UTF-8 bytes exceed the limit of ${maxBytes}`);
@@ -413,6 +422,11 @@ class Writer {
   finish(): Uint8Array {
     return this.buffer.slice(0, this.position);
   }
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
+  return true;
 }
 
 /** A lone UTF-16 surrogate has no UTF-8 form: TextEncoder would silently turn it into U+FFFD. */
@@ -592,8 +606,21 @@ class Reader {
     }
     const start = this.pos;
     this.pos += length;
+    const buffer = this.buffer;
+    let ascii = true;
+    for (let i = start; i < start + length; i++) {
+      if (buffer[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) {
+      let text = '';
+      for (let i = start; i < start + length; i++) text += String.fromCharCode(buffer[i]!);
+      return text;
+    }
     try {
-      return textDecoder.decode(this.buffer.subarray(start, start + length));
+      return textDecoder.decode(buffer.subarray(start, start + length));
     } catch {
       return this.fail('invalid-utf8', `${field} is not well-formed UTF-8`, start);
     }

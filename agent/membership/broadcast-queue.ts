@@ -11,6 +11,9 @@ export function retransmitLimit(retransmitMultiplier: number, clusterSize: numbe
   return retransmitMultiplier * Math.ceil(Math.log10(clusterSize + 1));
 }
 
+/** Consecutive updates too big for what is left of a message's budget before `take` stops looking. */
+const MISFITS_MAX = 16;
+
 type Queued<T> = { key: string; item: T; sizeBytes: number; transmits: number };
 
 export class BroadcastQueue<T> {
@@ -50,10 +53,16 @@ export class BroadcastQueue<T> {
     const limit = Math.max(1, retransmitLimit(this.multiplier, clusterSize));
     const taken: Queued<T>[] = [];
     let remaining = budgetBytes;
-    for (let transmits = 0; transmits < this.buckets.length && taken.length < maxItems && remaining > 0; transmits++) {
+    // Bounded work per message: once this many updates in a row did not fit, the budget is as good as full.
+    let misfits = 0;
+    scan: for (let transmits = 0; transmits < this.buckets.length; transmits++) {
       for (const entry of this.buckets[transmits]!.values()) {
-        if (taken.length >= maxItems || remaining <= 0) break;
-        if (entry.sizeBytes > remaining) continue;
+        if (taken.length >= maxItems || remaining <= 0 || misfits >= MISFITS_MAX) break scan;
+        if (entry.sizeBytes > remaining) {
+          misfits++;
+          continue;
+        }
+        misfits = 0;
         taken.push(entry);
         remaining -= entry.sizeBytes;
       }
