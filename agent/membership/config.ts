@@ -45,6 +45,16 @@ export type MembershipConfig = {
    */
   suspicionMaxTimeoutMultiplier: number;
   /**
+   * How many times each member holding a suspicion pings the suspect directly
+   * before the minimum timeout (our addition to memberlist). The ping carries
+   * the suspicion and the answer carries the suspect's current alive, so a
+   * member that missed a refutation learns it before its timer declares a
+   * healthy member dead. Checks stop once the refutation arrives, so a false
+   * suspicion costs almost nothing; a real failure costs each member this many
+   * pings to the dead member. 0 gives memberlist's behaviour.
+   */
+  suspicionChecks: number;
+  /**
    * Full state exchange with one random member, for anti-entropy (repairs what
    * gossip lost). Scaled with cluster size: interval * (ceil(log2(n) - log2(32)) + 1)
    * above 32 members, so its cost per member stays flat. 0 disables it.
@@ -105,6 +115,7 @@ export const LAN_PROFILE: Readonly<MembershipConfig> = Object.freeze({
   indirectChecks: 3,
   suspicionMultiplier: 4,
   suspicionMaxTimeoutMultiplier: 6,
+  suspicionChecks: 2,
   pushPullIntervalMs: 30_000,
   retransmitMultiplier: 4,
   awarenessMaxMultiplier: 8,
@@ -168,6 +179,7 @@ export function validateMembershipConfig(config: MembershipConfig): void {
   atLeast('indirectChecks', 0);
   atLeast('suspicionMultiplier', 1);
   atLeast('suspicionMaxTimeoutMultiplier', 1);
+  atLeast('suspicionChecks', 0);
   atLeast('pushPullIntervalMs', 0);
   atLeast('retransmitMultiplier', 1);
   atLeast('awarenessMaxMultiplier', 1);
