@@ -38,6 +38,12 @@ export class Inflights {
     }
   }
 
+  freeFirstOne(): void {
+    if (this.count === 0) return;
+    this.start = (this.start + 1) % this.capacity;
+    this.count--;
+  }
+
   full(): boolean {
     return this.count === this.capacity;
   }

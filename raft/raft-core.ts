@@ -828,6 +828,10 @@ export class RaftNode {
   private handleHeartbeatResponse(m: Message, progress: Progress): void {
     if (m.index > progress.leaseAckTick) progress.leaseAckTick = m.index;
     progress.probeSent = false;
+    // The follower is alive but the window is full: the Appends in it were
+    // probably lost (e.g. a partition). Free one slot so an Append goes out;
+    // its rejection sends the follower back to probing from its match index.
+    if (progress.state === 'replicate' && progress.inflights.full()) progress.inflights.freeFirstOne();
     if (progress.state === 'snapshot') {
       this.resendStalledSnapshotChunk(m.from, progress);
     } else if (progress.match < this.log.lastIndex()) {

@@ -239,6 +239,17 @@ test('pipelining: a leader keeps several Appends in flight to a replicating foll
   assert.equal(net.applied.get('b')!.length, 10);
 });
 
+test('a follower whose whole pipelining window was lost in a partition catches up after it heals', () => {
+  const net = new RaftNetwork(['a', 'b', 'c'], { maxSizePerMsg: 1, maxInflightMsgs: 4 });
+  net.elect('a');
+  net.partition(['a', 'b'], ['c']);
+  for (let i = 0; i < 20; i++) net.propose('a', `while-cut-${i}`);
+  assert.is(net.node('a').status().progress.get('c')!.state, 'replicate');
+  net.heal();
+  net.tickAll(10);
+  assert.is(net.applied.get('c')!.length, 20);
+});
+
 test('ReadIndex: a read is confirmed only after a heartbeat round reaches a quorum (thesis §6.4)', () => {
   const net = new RaftNetwork(['a', 'b', 'c']);
   net.elect('a');
