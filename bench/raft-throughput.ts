@@ -26,7 +26,7 @@ import type { ChildProcess } from 'node:child_process';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
+import { cpus, freemem, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Level } from 'level';
@@ -543,7 +543,8 @@ async function main(): Promise<void> {
   console.log(`raft throughput: ${ROUNDS} round(s), ${PAYLOAD_BYTES}-byte payloads, 1 and ${CONCURRENCY} proposers, ` +
     `${WRITES_SINGLE} / ${WRITES_CONCURRENT} writes or ${PHASE_MS_MAX / 1000} s per phase`);
   console.log(`node ${process.version}, ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), ` +
-    `${(totalmem() / 2 ** 30).toFixed(1)} GiB memory (${(freemem() / 2 ** 30).toFixed(1)} free), kernel ${release()}, data in ${tmpdir()}`);
+    `${(totalmem() / 2 ** 30).toFixed(1)} GiB memory (${(freemem() / 2 ** 30).toFixed(1)} free), kernel ${release()}, data in ${tmpdir()}, ` +
+    `load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} (other work on the machine skews every figure)`);
   if (args['no-etcd']) console.log('etcd: skipped (--no-etcd)');
   else if (!etcdVersion) console.log('etcd: skipped (no `etcd` on PATH; on Debian: apt-get install etcd-server)');
 
@@ -576,6 +577,7 @@ async function main(): Promise<void> {
     const concurrent = median(results.map((r) => r.raftConcurrent.writesPerSecond));
     console.log('');
     console.log(`batched ceiling / raft with ${CONCURRENCY} proposers (medians): ${format(ceiling / concurrent, 2)}x (issue 2 goal: within 2x)`);
+    console.log(`load average at the end: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
