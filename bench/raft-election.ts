@@ -140,7 +140,7 @@ function simulateFailover(voters: number, seed: number): FailoverResult | null {
     while (raft.hasReady()) {
       const ready = raft.ready();
       node.durable.saveSync({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
-      for (const message of ready.messages) {
+      for (const message of [...ready.leaderMessages, ...ready.messages]) {
         const delay = DELAY_MS_MIN + prng.nextInt(DELAY_MS_MAX - DELAY_MS_MIN + 1);
         queue.push(now + delay, { kind: 'deliver', message });
       }

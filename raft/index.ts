@@ -14,7 +14,8 @@
 //   // every tick: node.tick(); on every message: node.step(message); then
 //   while (node.hasReady()) {
 //     const ready = node.ready();
-//     await durable.save(ready);             // synced; only then
+//     send(ready.leaderMessages);            // a leader's Appends may go before its own save
+//     await durable.save({ ...ready, sync: ready.mustSync });   // only then
 //     send(ready.messages);                  // send,
 //     apply(ready.snapshot, ready.committedEntries, ready.readStates);  // apply,
 //     node.advance(ready);                   // and acknowledge

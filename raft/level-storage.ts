@@ -135,9 +135,10 @@ export class LevelStorage implements DurableStorage {
     this.loadedAtOpen = null; // stale from now on: a later load must read what was written
     const operations: BatchOperation[] = [];
     const bounds = { ...this.bounds };
+    let garbage: EntryRange | null = null;
     if (write.snapshot !== null && write.snapshot.metadata.index > bounds.snapshotIndex) {
       putSnapshot(operations, write.snapshot);
-      deleteEntriesThrough(operations, bounds, write.snapshot.metadata.index);
+      garbage = compactableRange(bounds, write.snapshot.metadata.index);
       bounds.snapshotIndex = write.snapshot.metadata.index;
     }
     appendEntries(operations, bounds, write.entries);
@@ -149,7 +150,9 @@ export class LevelStorage implements DurableStorage {
       }
       operations.push({ type: 'put', key: KEY_HARD_STATE, value: sealed(KEY_HARD_STATE, encodeHardState(write.hardState, CRC_BYTES)) });
     }
-    await this.writeBatch(operations, bounds);
+    // Only a new commit index may skip the sync: it is recomputed after a crash (as etcd does).
+    const sync = write.sync ?? true;
+    await this.writeBatch(operations, bounds, garbage, sync);
   }
 
   async saveSnapshot(snapshot: Snapshot, retainEntries: number): Promise<void> {
@@ -164,9 +167,9 @@ export class LevelStorage implements DurableStorage {
     putSnapshot(operations, snapshot);
     // Retained entries must connect to the snapshot; if the log ends before it, none are useful.
     const compactThrough = bounds.lastStoredIndex < snapshot.metadata.index ? snapshot.metadata.index : snapshot.metadata.index - retainEntries;
-    deleteEntriesThrough(operations, bounds, compactThrough);
+    const garbage = compactableRange(bounds, compactThrough);
     bounds.snapshotIndex = snapshot.metadata.index;
-    await this.writeBatch(operations, bounds);
+    await this.writeBatch(operations, bounds, garbage, true);
   }
 
   async close(): Promise<void> {
@@ -182,14 +185,16 @@ export class LevelStorage implements DurableStorage {
     return Math.max(this.bounds.lastStoredIndex, this.bounds.snapshotIndex);
   }
 
-  private async writeBatch(operations: BatchOperation[], bounds: LogBounds): Promise<void> {
+  private async writeBatch(operations: BatchOperation[], bounds: LogBounds, garbage: EntryRange | null, sync: boolean): Promise<void> {
     if (operations.length === 0) return;
     // The next save plans against these bounds at once, before this batch lands;
     // batches run in call order, and a failed one stops every later one.
     this.bounds = bounds;
     const run = this.writeTail.then(async () => {
       if (this.writeFailure !== null) throw new RaftError(`raft storage at ${this.location}: an earlier write failed`, { cause: this.writeFailure });
-      await this.db.batch(operations, { sync: this.sync });
+      await this.db.batch(operations, { sync: this.sync && sync });
+      // Ascending, so an interrupted clear leaves a contiguous tail.
+      if (garbage !== null) await this.db.clear({ gte: entryKey(garbage.first), lte: entryKey(garbage.last) });
     });
     this.writeTail = run.catch(() => {});
     try {
@@ -219,17 +224,27 @@ function putSnapshot(operations: BatchOperation[], snapshot: Snapshot): void {
 }
 
 /** Delete stored entries with index ≤ `through`, updating `bounds`. */
-function deleteEntriesThrough(operations: BatchOperation[], bounds: LogBounds, through: number): void {
-  if (bounds.lastStoredIndex === 0 || through < bounds.firstStoredIndex) return;
+/**
+ * The stored entries up to `through` become garbage once the snapshot that
+ * covers them is written: returns their range for one range delete after the
+ * batch (load ignores entries at or below the snapshot, so a crash between
+ * the two is harmless, and a range delete costs far less than one delete per
+ * entry inside the batch).
+ */
+function compactableRange(bounds: LogBounds, through: number): EntryRange | null {
+  if (bounds.lastStoredIndex === 0 || through < bounds.firstStoredIndex) return null;
   const last = Math.min(through, bounds.lastStoredIndex);
-  for (let index = bounds.firstStoredIndex; index <= last; index++) operations.push({ type: 'del', key: entryKey(index) });
+  const range = { first: bounds.firstStoredIndex, last };
   if (last === bounds.lastStoredIndex) {
     bounds.firstStoredIndex = 0;
     bounds.lastStoredIndex = 0;
   } else {
     bounds.firstStoredIndex = last + 1;
   }
+  return range;
 }
+
+type EntryRange = { first: number; last: number };
 
 /**
  * Put `entries`, replacing the stored suffix from their first index (a

@@ -8,7 +8,8 @@
 //   node.tick() every tick; node.step(m) for each inbound message
 //   if (node.hasReady()) {
 //     const ready = node.ready();
-//     await durable.save(ready)            // entries, hard state, snapshot: synced
+//     send(ready.leaderMessages)           // a leader's Appends may go out while it writes (thesis §10.2.1)
+//     await durable.save(ready)            // entries, hard state, snapshot: synced if ready.mustSync
 //     send(ready.messages)                 // only after the save
 //     restore(ready.snapshot); apply(ready.committedEntries); serve(ready.readStates)
 //     node.advance(ready)
@@ -60,6 +61,13 @@ export type Ready = {
   committedEntries: Entry[];
   /** Messages to send after the save. */
   messages: Message[];
+  /**
+   * A leader's Appends, heartbeats and snapshot chunks: these may be sent
+   * before or during the save. The leader counts its own log toward a commit
+   * only once the save is done (advance), so a majority never includes an
+   * entry the leader could still lose in a crash (Raft thesis §10.2.1).
+   */
+  leaderMessages: Message[];
   /** Reads confirmed linearizable at an index. */
   readStates: ReadState[];
   /** Contexts of this node's read requests that were dropped (leadership lost): fail them. */
@@ -119,6 +127,7 @@ export class RaftNode {
   private readStates: ReadState[] = [];
   private droppedReads: Uint8Array[] = [];
   private messages: Message[] = [];
+  private leaderMessages: Message[] = [];
   /** Proposals appended since the last Ready: broadcast once per Ready, not once per proposal. */
   private appendBroadcastPending = false;
 
@@ -255,7 +264,7 @@ export class RaftNode {
 
   hasReady(): boolean {
     if (this.appendBroadcastPending) return true;
-    if (this.messages.length > 0 || this.readStates.length > 0 || this.droppedReads.length > 0) return true;
+    if (this.messages.length > 0 || this.leaderMessages.length > 0 || this.readStates.length > 0 || this.droppedReads.length > 0) return true;
     if (this.log.unstableEntries().length > 0 || this.log.unstableSnapshot() !== null) return true;
     if (this.log.hasNextCommittedEntries()) return true;
     const soft = this.softState();
@@ -280,11 +289,13 @@ export class RaftNode {
       snapshot: this.log.unstableSnapshot(),
       committedEntries: this.log.nextCommittedEntries(this.config.maxCommittedSizePerReady),
       messages: this.messages,
+      leaderMessages: this.leaderMessages,
       readStates: this.readStates,
       droppedReads: this.droppedReads,
       mustSync: entries.length > 0 || (hardChanged && (hard.term !== this.previousHardState.term || hard.vote !== this.previousHardState.vote)),
     };
     this.messages = [];
+    this.leaderMessages = [];
     this.readStates = [];
     this.droppedReads = [];
     return ready;
@@ -306,6 +317,11 @@ export class RaftNode {
       this.storage.append(ready.entries);
       const last = ready.entries[ready.entries.length - 1]!;
       this.log.stableTo(last.index, last.term);
+      // Only now does the leader's own copy count toward a majority.
+      if (this.role === 'leader' && this.log.term(last.index) === last.term && this.progress.get(this.id)?.maybeUpdate(last.index) && this.maybeCommit()) {
+        this.releasePendingReadIndexMessages();
+        this.appendBroadcastPending = true;
+      }
     }
     if (ready.committedEntries.length > 0) {
       for (const entry of ready.committedEntries) {
@@ -396,7 +412,8 @@ export class RaftNode {
     const lastIndex = this.log.lastIndex();
     for (const [id, progress] of this.progress) {
       const fresh = new Progress(lastIndex + 1, this.config.maxInflightMsgs, progress.isLearner);
-      if (id === this.id) fresh.match = lastIndex;
+      // Our own match is what is durable: the stable log (entries still in flight to disk count on advance).
+      if (id === this.id) fresh.match = Math.min(lastIndex, this.storage.lastIndex());
       this.progress.set(id, fresh);
     }
     this.pendingConfIndex = 0;
@@ -717,9 +734,8 @@ export class RaftNode {
       entry.term = this.term;
       entry.index = ++index;
     }
-    const lastIndex = this.log.append(entries);
-    this.progress.get(this.id)?.maybeUpdate(lastIndex);
-    this.maybeCommit();
+    this.log.append(entries);
+    // The leader's own match moves in advance(), once these entries are durable.
   }
 
   private maybeCommit(): boolean {
@@ -1083,6 +1099,11 @@ export class RaftNode {
   private send(m: Message): void {
     // A forwarded TransferLeader keeps its `from` (the transferee); everything else is from us.
     if (m.from === NONE) m.from = this.id;
+    if (this.role === 'leader' && LEADER_PARALLEL_TYPES.has(m.type)) {
+      m.term = this.term;
+      this.leaderMessages.push(m);
+      return;
+    }
     const carriesOwnTerm =
       m.type === MessageType.Vote ||
       m.type === MessageType.PreVote ||
@@ -1095,6 +1116,11 @@ export class RaftNode {
     this.messages.push(m);
   }
 }
+
+/** What a leader may send before its own save completes: nothing in them depends on its disk. */
+const LEADER_PARALLEL_TYPES: ReadonlySet<MessageType> = new Set([
+  MessageType.Append, MessageType.Heartbeat, MessageType.Snapshot, MessageType.TimeoutNow, MessageType.ReadIndexResponse,
+]);
 
 function isLocalType(type: MessageType): boolean {
   return type === MessageType.Hup || type === MessageType.Beat || type === MessageType.CheckQuorum;

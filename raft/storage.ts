@@ -40,6 +40,8 @@ export type DurableWrite = {
   entries: Entry[];
   /** A snapshot to install; replaces the log up to its index. */
   snapshot: Snapshot | null;
+  /** False when only the commit index changed (Ready.mustSync): the write need not reach the disk before returning. Default true. */
+  sync?: boolean;
 };
 
 export interface DurableStorage {

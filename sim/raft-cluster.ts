@@ -358,6 +358,7 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
       checkReady(node, ready);
       node.durable.saveSync({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
       if (ready.softState?.role === 'leader') checkLeaderCompleteness(node);
+      for (const message of ready.leaderMessages) send(message);
       for (const message of ready.messages) send(message);
       if (ready.snapshot) {
         node.kv = decodeKv(ready.snapshot.data);

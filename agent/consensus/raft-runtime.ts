@@ -254,8 +254,10 @@ export class RaftRuntime {
   }
 
   private async handleReady(ready: Ready): Promise<void> {
+    // A leader's Appends go out while it writes its own copy (Raft thesis §10.2.1).
+    if (ready.leaderMessages.length > 0) this.options.transport.send(ready.leaderMessages);
     if (ready.hardState || ready.entries.length > 0 || ready.snapshot) {
-      await this.durable.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
+      await this.durable.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot, sync: ready.mustSync || ready.snapshot !== null });
       this.options.onPersist?.(ready.entries.length, ready.mustSync);
     }
     if (ready.messages.length > 0) this.options.transport.send(ready.messages);

@@ -64,6 +64,7 @@ export class RaftNetwork {
       while (node.hasReady()) {
         const ready = node.ready();
         this.durable.get(id)!.saveSync({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
+        for (const message of ready.leaderMessages) this.inFlight.push(message);
         for (const message of ready.messages) this.inFlight.push(message);
         const applied = this.applied.get(id)!;
         if (ready.snapshot) applied.push(`<snapshot ${ready.snapshot.metadata.index}>`);
