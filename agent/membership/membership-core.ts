@@ -240,6 +240,21 @@ export class MembershipCore {
 
   // ---------------------------------------------------------------- inputs
 
+  /**
+   * Operator's force-leave of a failed member: mark it left everywhere, so it
+   * is no longer reported failed (and its tombstone is reaped on the left
+   * schedule). Refused for a member that is not failed: returns false.
+   */
+  forceLeave(node: string, nowMs: number): { accepted: boolean; effects: MembershipEffects } {
+    this.advance(nowMs);
+    const member = this.members.get(node);
+    if (member === undefined || member.state !== MemberState.Dead || node === this.node) return { accepted: false, effects: this.takeEffects() };
+    const dead: Dead = { type: MembershipMessageType.Dead, node, incarnation: member.incarnation, from: node };
+    this.applyDead(dead);
+    this.effects.broadcasts.push(dead);
+    return { accepted: true, effects: this.takeEffects() };
+  }
+
   /** Timers: run everything due at `nowMs`. Call at `wakeAtMs`; calling early or often is harmless. */
   tick(nowMs: number): MembershipEffects {
     this.advance(nowMs);
@@ -772,7 +787,9 @@ export class MembershipCore {
       return false;
     }
     this.clearSuspicion(dead.node);
-    if (member.state === MemberState.Dead || member.state === MemberState.Left) return false;
+    const leaving = dead.from === dead.node;
+    // A failed member may still be marked left (force-leave); nothing else changes a tombstone.
+    if (member.state === MemberState.Left || (member.state === MemberState.Dead && !leaving)) return false;
     if (dead.node === this.node && !this.leaving) {
       this.refute(member, dead.incarnation, dead.from);
       return false;

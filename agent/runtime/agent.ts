@@ -1,0 +1,351 @@
+// `tribune agent`: wires identity, the mesh, membership, consensus, RPC, the
+// replicated state and the HTTP API into one running agent.
+//
+//   const agent = await startAgent(config);   // config from agent/config/flags.ts
+//   await agent.leave(); await agent.stop();
+//
+// Start-up order matters: the mesh must listen before membership announces
+// us, RPC handlers must exist before anyone can ask us to bootstrap, and the
+// HTTP API opens last, when every answer it gives is real.
+
+import { mkdir } from 'node:fs/promises';
+import { MemberState } from '../../protocol/membership.ts';
+import type { Tags } from '../../protocol/membership.ts';
+import type { AgentConfig, RunningAgent } from '../config/agent-config.ts';
+import { Consensus } from '../consensus/consensus.ts';
+import { AgentApiError, MemberStatus } from '../http/agent-api.ts';
+import type { AgentApi, AgentSelf, ConsulMember, RaftConfiguration } from '../http/agent-api.ts';
+import { startHttpServer } from '../http/server.ts';
+import { membershipConfig } from '../membership/config.ts';
+import { MembershipAdapter } from '../membership/membership-adapter.ts';
+import type { MemberView } from '../membership/membership-core.ts';
+import { loadIdentity } from '../mesh/identity.ts';
+import { createMesh } from '../mesh/mesh.ts';
+import type { Mesh } from '../mesh/mesh.ts';
+import { FaultSwitch } from '../mesh/faults.ts';
+import { RpcServer } from '../rpc/rpc.ts';
+import { StateMachine } from '../state/state-machine.ts';
+import { createLogger } from './logger.ts';
+import type { Logger } from './logger.ts';
+
+export const VERSION = '0.1.0';
+
+/** Milliseconds per Raft tick: 10 election ticks make a 1–2 s election timeout. */
+const RAFT_TICK_MS = 100;
+
+export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
+  const agent = new Agent(config);
+  await agent.start();
+  return agent;
+}
+
+export class Agent implements RunningAgent, AgentApi {
+  readonly config: AgentConfig;
+  readonly log: Logger;
+  readonly done: Promise<void>;
+  readonly faults = new FaultSwitch();
+  private resolveDone!: () => void;
+  private rejectDone!: (error: Error) => void;
+  private mesh!: Mesh;
+  private membership!: MembershipAdapter;
+  private consensus!: Consensus;
+  private readonly rpc = new RpcServer();
+  readonly stateMachine: StateMachine;
+  private http: { port: number; close(): Promise<void> } | null = null;
+  private peerId = '';
+  private address = '';
+  private leaving = false;
+  private stopping: Promise<void> | null = null;
+  private retryJoinTimer: NodeJS.Timeout | null = null;
+  private readonly startedAt = Date.now();
+
+  constructor(config: AgentConfig) {
+    this.config = config;
+    this.log = createLogger(config.logLevel);
+    this.stateMachine = new StateMachine();
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    // `done` may never be awaited by a test; do not turn a fatal error into an unhandled rejection.
+    this.done.catch(() => {});
+  }
+
+  async start(): Promise<void> {
+    const config = this.config;
+    if (config.dataDir) await mkdir(config.dataDir, { recursive: true });
+    const identity = await loadIdentity({ dataDir: config.dev ? undefined : config.dataDir });
+    this.peerId = identity.peerId;
+    const advertise = config.advertiseAddr ?? (config.bindAddr === '0.0.0.0' ? '127.0.0.1' : config.bindAddr);
+    this.log('info', `starting ${config.nodeName} (peer id ${identity.peerId}${identity.created ? ', new identity' : ''}) in ${config.datacenter}`);
+
+    this.mesh = await createMesh({
+      privateKey: identity.privateKey,
+      bind: config.bindAddr,
+      port: config.meshPort,
+      advertise: `${advertise}:${config.meshPort}`,
+      clusterKey: config.encrypt,
+      faults: process.env.TRIBUNE_TEST_FAULT_SWITCH === '1' ? this.faults : undefined,
+      agentVersion: `tribune/${VERSION}`,
+    });
+    this.address = `${advertise}:${this.mesh.port}`;
+    this.log('info', `mesh listening on ${this.mesh.addresses.join(', ')}`);
+
+    this.membership = new MembershipAdapter({
+      mesh: this.mesh,
+      node: this.peerId,
+      address: this.address,
+      tags: this.tags(),
+      config: membershipConfig('lan', config.membership),
+      datacenter: config.datacenter,
+      log: this.log.named('membership'),
+    });
+    this.membership.on('event', (event) => {
+      const name = event.member.tags.name ?? event.member.node;
+      const level = event.type === 'failed' || event.type === 'suspect' ? 'warn' : 'info';
+      if (event.member.node !== this.peerId && event.type !== 'updated') this.log(level, `member ${name} (${event.member.address}) ${event.type}`);
+    });
+
+    this.consensus = new Consensus({
+      mesh: this.mesh,
+      membership: this.membership,
+      rpc: this.rpc,
+      selfId: this.peerId,
+      datacenter: config.datacenter,
+      dataDir: config.dev ? undefined : config.dataDir,
+      bootstrapSelf: config.dev,
+      bootstrapExpect: config.bootstrapExpect,
+      raftVoters: config.raftVoters,
+      stateMachine: this.stateMachine,
+      tickMs: RAFT_TICK_MS,
+      deadVoterStableMs: Number(process.env.TRIBUNE_AUTOPILOT_DEAD_MS ?? 10_000),
+      log: this.log.named('raft'),
+      onRoleChange: () => this.membership?.updateTags(this.tags()),
+    });
+    await this.rpc.listen(this.mesh);
+    await this.membership.start();
+    await this.consensus.start();
+
+    if (config.join.length > 0) {
+      const answered = await this.membership.join(config.join);
+      if (answered === 0) {
+        await this.stop();
+        throw new Error(`could not join any of ${config.join.join(', ')}: none answered (use -retry-join if they are still starting)`);
+      }
+      this.log('info', `joined ${answered} of ${config.join.length} addresses`);
+    }
+    if (config.retryJoin.length > 0) this.retryJoin();
+
+    if (config.httpPort >= 0) {
+      this.http = await startHttpServer({ api: this, host: config.clientAddr, port: config.httpPort, log: this.log.named('http') });
+      this.log('info', `HTTP API on http://${config.clientAddr}:${this.http.port}`);
+    }
+    this.log('info', 'agent started');
+  }
+
+  private retryJoin(): void {
+    const attempt = async () => {
+      if (this.stopping) return;
+      const answered = await this.membership.join(this.config.retryJoin);
+      if (answered > 0) {
+        this.log('info', `retry-join: joined through ${answered} of ${this.config.retryJoin.length} addresses`);
+        return;
+      }
+      this.log('debug', `retry-join: no answer from ${this.config.retryJoin.join(', ')}; retrying in ${this.config.retryIntervalMs} ms`);
+      this.retryJoinTimer = setTimeout(() => void attempt(), this.config.retryIntervalMs);
+    };
+    void attempt();
+  }
+
+  private tags(): Tags {
+    const tags: Record<string, string> = {
+      name: this.config.nodeName,
+      dc: this.config.datacenter,
+      role: this.consensus ? this.consensus.role() : 'client',
+      vsn: '1',
+      build: VERSION,
+    };
+    if (this.consensus?.clusterId) tags.raft = this.consensus.clusterId;
+    return tags;
+  }
+
+  // ------------------------------------------------------------- lifecycle
+
+  async leave(): Promise<void> {
+    if (this.leaving) return;
+    this.leaving = true;
+    this.log('info', 'leaving the cluster');
+    try {
+      await this.consensus.leave();
+      await this.membership.leave(1_000);
+    } catch (error) {
+      this.log('warn', `leave: ${(error as Error).message}`);
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.retryJoinTimer) clearTimeout(this.retryJoinTimer);
+      try {
+        await this.http?.close();
+        await this.consensus?.stop();
+        await this.membership?.stop();
+        await this.mesh?.stop();
+        this.log('info', 'agent stopped');
+        this.resolveDone();
+      } catch (error) {
+        this.rejectDone(error as Error);
+        throw error;
+      }
+    })();
+    return this.stopping;
+  }
+
+  // ------------------------------------------------------------- AgentApi
+
+  self(): AgentSelf {
+    const raft = this.consensus.runtime?.status();
+    const members = this.membership.members();
+    const count = (state: number) => members.filter((m) => m.state === state).length;
+    return {
+      Config: {
+        Datacenter: this.config.datacenter,
+        NodeName: this.config.nodeName,
+        NodeID: this.peerId,
+        Server: this.consensus.role() !== 'client',
+        Revision: '',
+        Version: VERSION,
+      },
+      Member: this.toConsulMember(this.membership.member(this.peerId)!),
+      Stats: {
+        agent: {
+          node_name: this.config.nodeName,
+          peer_id: this.peerId,
+          datacenter: this.config.datacenter,
+          uptime_seconds: String(Math.round((Date.now() - this.startedAt) / 1000)),
+        },
+        raft: {
+          role: this.consensus.role(),
+          cluster_id: this.consensus.clusterId ?? '',
+          state: raft?.role ?? 'none',
+          term: String(raft?.term ?? 0),
+          leader: this.leader(),
+          commit_index: String(raft?.commit ?? 0),
+          applied_index: String(raft?.applied ?? 0),
+          last_log_index: String(raft?.lastIndex ?? 0),
+          num_voters: String(raft?.conf.voters.length ?? 0),
+          frames_rejected_other_cluster: String(this.consensus.transport.counters.framesRejectedOtherCluster),
+          frames_rejected_undecodable: String(this.consensus.transport.counters.framesRejectedUndecodable),
+        },
+        membership: {
+          members: String(members.length),
+          alive: String(count(MemberState.Alive)),
+          suspect: String(count(MemberState.Suspect)),
+          failed: String(count(MemberState.Dead)),
+          left: String(count(MemberState.Left)),
+          health_score: String(this.membership.core.healthScore()),
+          incarnation: String(this.membership.core.incarnation()),
+          messages_undecodable: String(this.membership.counters.messagesUndecodable),
+          sends_failed: String(this.membership.counters.sendsFailed),
+        },
+        rpc: { requests_rejected: String(this.rpc.rejected) },
+        runtime: {
+          node_version: process.version,
+          rss_bytes: String(process.memoryUsage().rss),
+        },
+      },
+    };
+  }
+
+  members(): ConsulMember[] {
+    return this.membership.members().map((member) => this.toConsulMember(member));
+  }
+
+  private toConsulMember(member: MemberView): ConsulMember {
+    const separator = member.address.lastIndexOf(':');
+    const host = separator > 0 ? member.address.slice(0, separator) : member.address;
+    const port = separator > 0 ? Number(member.address.slice(separator + 1)) : this.config.meshPort;
+    let status: MemberStatus;
+    if (member.node === this.peerId && this.leaving) status = MemberStatus.Leaving;
+    else if (member.state === MemberState.Alive || member.state === MemberState.Suspect) status = MemberStatus.Alive;
+    else if (member.state === MemberState.Left) status = MemberStatus.Left;
+    else status = MemberStatus.Failed;
+    return {
+      Name: member.tags.name ?? member.node,
+      Addr: host,
+      Port: port,
+      Tags: { ...member.tags, id: member.node },
+      Status: status,
+      ProtocolMin: 1,
+      ProtocolMax: 1,
+      ProtocolCur: 1,
+      DelegateMin: 1,
+      DelegateMax: 1,
+      DelegateCur: 1,
+    };
+  }
+
+  async join(address: string): Promise<void> {
+    const answered = await this.membership.join([address]);
+    if (answered === 0) throw new AgentApiError(500, `Failed to join ${address}: no agent answered there`);
+  }
+
+  async forceLeave(node: string, _prune: boolean): Promise<void> {
+    const member = this.membership.members().find((m) => m.node === node || m.tags.name === node);
+    if (!member) throw new AgentApiError(404, `No node named ${node}`);
+    if (member.state === MemberState.Alive || member.state === MemberState.Suspect) {
+      throw new AgentApiError(400, `${node} is alive; force-leave only removes a failed node (ask it to leave instead)`);
+    }
+    this.membership.forceLeave(member.node);
+  }
+
+  leader(): string {
+    const leaderId = this.consensus.leaderId();
+    if (!leaderId) return '';
+    return leaderId === this.peerId ? this.address : (this.membership.member(leaderId)?.address ?? '');
+  }
+
+  peers(): string[] {
+    const voters = this.consensus.runtime?.status().conf.voters
+      ?? this.membership.aliveMembers().filter((m) => m.tags.role === 'voter' || m.tags.role === 'leader').map((m) => m.node);
+    return voters.map((id) => (id === this.peerId ? this.address : (this.membership.member(id)?.address ?? ''))).filter(Boolean);
+  }
+
+  raftConfiguration(): RaftConfiguration {
+    const status = this.consensus.runtime?.status();
+    if (!status) throw new AgentApiError(500, 'this agent is not a Raft member; ask a voter (see `tribune members`)');
+    const leaderId = this.consensus.leaderId();
+    const server = (id: string, voter: boolean) => {
+      const member = id === this.peerId ? undefined : this.membership.member(id);
+      return {
+        ID: id,
+        Node: id === this.peerId ? this.config.nodeName : (member?.tags.name ?? id),
+        Address: id === this.peerId ? this.address : (member?.address ?? ''),
+        Leader: id === leaderId,
+        Voter: voter,
+        ProtocolVersion: '3',
+      };
+    };
+    return {
+      Servers: [...status.conf.voters.map((id) => server(id, true)), ...status.conf.learners.map((id) => server(id, false))],
+      Index: status.applied,
+    };
+  }
+
+  lastIndex(): number {
+    return this.consensus.runtime?.applied ?? 0;
+  }
+
+  knownLeader(): boolean {
+    return this.consensus.leaderId() !== '';
+  }
+
+  lastContactMs(): number {
+    return 0;
+  }
+
+  /** Replicate a state command through the leader (used by the HTTP endpoints of the replicated state). */
+  propose(command: Uint8Array): Promise<unknown> {
+    return this.consensus.propose(command);
+  }
+}

@@ -1,0 +1,96 @@
+// Agent-to-agent RPC on `/tribune/rpc/1.0.0`: one request, one response, JSON
+// (small, rare, debuggable; the hot Raft path has its own binary codec).
+// Each request kind says who sends it and what the receiver does.
+
+import { DecodeError } from './errors.ts';
+
+export const RPC_PROTOCOL = '/tribune/rpc/1.0.0';
+export const RPC_MAX_BYTES = 1024 * 1024;
+
+export type RpcRequest =
+  /**
+   * Bootstrap coordinator -> each chosen voter: promise to found Raft group
+   * `clusterId` with exactly `voters` (peer ids) and nothing else for a while.
+   * The receiver refuses if it already belongs to a group or promised another.
+   */
+  | { method: 'bootstrapPrepare'; clusterId: string; voters: string[] }
+  /** Coordinator -> each voter, after every voter promised: write the founding state and start Raft. */
+  | { method: 'bootstrapCommit'; clusterId: string; voters: string[] }
+  /** Coordinator -> voters that promised, when another refused: forget the promise. */
+  | { method: 'bootstrapAbort'; clusterId: string }
+  /** Raft leader -> an agent it will add as a learner: start an empty Raft node of `clusterId` to receive the log. */
+  | { method: 'raftJoin'; clusterId: string }
+  /** Any agent -> the leader: propose `data` (base64 of a state command); the answer is the state machine's result. */
+  | { method: 'propose'; data: string }
+  /** Any agent -> the leader: confirm a linearizable read in `mode`; the answer carries the read index. */
+  | { method: 'readIndex'; mode: 'safe' | 'lease' };
+
+export type RpcResponse = { ok: true; result: unknown } | { ok: false; error: string; leaderHint?: string };
+
+const methods = new Set(['bootstrapPrepare', 'bootstrapCommit', 'bootstrapAbort', 'raftJoin', 'propose', 'readIndex']);
+
+export function encodeRpc(value: RpcRequest | RpcResponse): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}
+
+function fail(reason: string): never {
+  throw new DecodeError('invalid-value', 'rpc message', reason, 0);
+}
+
+function stringField(value: Record<string, unknown>, name: string, maxLength = 256): string {
+  const field = value[name];
+  if (typeof field !== 'string' || field.length === 0 || field.length > maxLength) fail(`rpc: "${name}" must be a non-empty string of at most ${maxLength} characters`);
+  return field;
+}
+
+export function decodeRpcRequest(bytes: Uint8Array): RpcRequest {
+  if (bytes.length > RPC_MAX_BYTES) fail(`rpc: request of ${bytes.length} bytes exceeds ${RPC_MAX_BYTES}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (error) {
+    fail(`rpc: request is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('rpc: request must be an object');
+  const record = value as Record<string, unknown>;
+  const method = record.method;
+  if (typeof method !== 'string' || !methods.has(method)) fail(`rpc: unknown method ${JSON.stringify(method)}`);
+  switch (method) {
+    case 'bootstrapPrepare':
+    case 'bootstrapCommit': {
+      const voters = record.voters;
+      if (!Array.isArray(voters) || voters.length === 0 || voters.length > 9 || !voters.every((v) => typeof v === 'string' && v.length > 0 && v.length <= 128)) {
+        fail('rpc: "voters" must be 1 to 9 peer ids');
+      }
+      if (new Set(voters).size !== voters.length) fail('rpc: "voters" has duplicates');
+      return { method, clusterId: stringField(record, 'clusterId'), voters: voters as string[] };
+    }
+    case 'bootstrapAbort':
+    case 'raftJoin':
+      return { method, clusterId: stringField(record, 'clusterId') };
+    case 'propose':
+      return { method, data: stringField(record, 'data', RPC_MAX_BYTES) };
+    case 'readIndex': {
+      const mode = record.mode;
+      if (mode !== 'safe' && mode !== 'lease') fail('rpc: "mode" must be "safe" or "lease"');
+      return { method, mode };
+    }
+  }
+  return fail('rpc: unreachable');
+}
+
+export function decodeRpcResponse(bytes: Uint8Array): RpcResponse {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (error) {
+    fail(`rpc: response is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null) fail('rpc: response must be an object');
+  const record = value as Record<string, unknown>;
+  if (record.ok === true) return { ok: true, result: record.result };
+  if (record.ok === false && typeof record.error === 'string') {
+    return typeof record.leaderHint === 'string' ? { ok: false, error: record.error, leaderHint: record.leaderHint } : { ok: false, error: record.error };
+  }
+  return fail('rpc: response must have ok: true with a result, or ok: false with an error');
+}
