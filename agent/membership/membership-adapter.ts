@@ -150,7 +150,8 @@ export class MembershipAdapter extends EventEmitter<MembershipAdapterEvents> {
 
   /** The adapter's monotonic clock, in the core's time base (MemberView.stateChangedMs). */
   now(): number {
-    return performance.now() - this.clockOrigin;
+    // Whole milliseconds: the core's times go on the wire as integers.
+    return Math.floor(performance.now() - this.clockOrigin);
   }
 
   private receive(from: string, data: Uint8Array): void {
@@ -173,7 +174,14 @@ export class MembershipAdapter extends EventEmitter<MembershipAdapterEvents> {
     for (const event of effects.events) this.emit('event', event);
     for (const update of effects.broadcasts) {
       this.counters.gossipPublished++;
-      this.mesh.publish(this.topic, encodeMembershipMessage(update)).catch((error) => {
+      let bytes: Uint8Array;
+      try {
+        bytes = encodeMembershipMessage(update);
+      } catch (error) {
+        this.options.log('warn', `cannot encode a membership update: ${(error as Error).message}`);
+        continue;
+      }
+      this.mesh.publish(this.topic, bytes).catch((error) => {
         this.options.log('debug', `gossip publish failed: ${(error as Error).message}`);
       });
     }
@@ -193,7 +201,13 @@ export class MembershipAdapter extends EventEmitter<MembershipAdapterEvents> {
   }
 
   private async send(outbound: OutboundMessage): Promise<void> {
-    const bytes = encodeMembershipMessage(outbound.message);
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeMembershipMessage(outbound.message);
+    } catch (error) {
+      this.options.log('warn', `cannot encode a membership message for ${outbound.to || outbound.address}: ${(error as Error).message}`);
+      return;
+    }
     try {
       let peerId = outbound.to;
       if (peerId === '' || (!this.mesh.connectedPeers().includes(peerId) && outbound.address !== '')) {

@@ -16,6 +16,16 @@ import { Consensus } from '../consensus/consensus.ts';
 import { AgentApiError, MemberStatus } from '../http/agent-api.ts';
 import type { AgentApi, AgentSelf, ConsulMember, RaftConfiguration } from '../http/agent-api.ts';
 import { startHttpServer } from '../http/server.ts';
+import { registerAgentEndpoints } from '../http/agent-endpoints.ts';
+import { registerKvEndpoints } from '../http/kv-endpoints.ts';
+import type { StateApi } from '../http/state-api.ts';
+import type { ConsistencyMode } from '../http/blocking.ts';
+import type { QueryMeta } from '../http/router.ts';
+import { encodeStateCommand } from '../../protocol/state-commands.ts';
+import type { StateCommand } from '../../protocol/state-commands.ts';
+import { NotLeaderError, RaftError } from '../../raft/errors.ts';
+import { MeshError } from '../mesh/errors.ts';
+import { RpcError } from '../rpc/rpc.ts';
 import { membershipConfig } from '../membership/config.ts';
 import { MembershipAdapter } from '../membership/membership-adapter.ts';
 import type { MemberView } from '../membership/membership-core.ts';
@@ -39,7 +49,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   return agent;
 }
 
-export class Agent implements RunningAgent, AgentApi {
+/** How long a write or a read barrier may wait for a quorum before the request fails. */
+const QUORUM_WAIT_MS = 10_000;
+
+export class Agent implements RunningAgent, AgentApi, StateApi {
   readonly config: AgentConfig;
   readonly log: Logger;
   readonly done: Promise<void>;
@@ -137,7 +150,13 @@ export class Agent implements RunningAgent, AgentApi {
     if (config.retryJoin.length > 0) this.retryJoin();
 
     if (config.httpPort >= 0) {
-      this.http = await startHttpServer({ api: this, host: config.clientAddr, port: config.httpPort, log: this.log.named('http') });
+      this.http = await startHttpServer({
+        api: this,
+        host: config.clientAddr,
+        port: config.httpPort,
+        log: this.log.named('http'),
+        routes: [registerAgentEndpoints, (router) => registerKvEndpoints(router, this)],
+      });
       this.log('info', `HTTP API on http://${config.clientAddr}:${this.http.port}`);
     }
     this.log('info', 'agent started');
@@ -344,8 +363,44 @@ export class Agent implements RunningAgent, AgentApi {
     return 0;
   }
 
-  /** Replicate a state command through the leader (used by the HTTP endpoints of the replicated state). */
-  propose(command: Uint8Array): Promise<unknown> {
-    return this.consensus.propose(command);
+  // ------------------------------------------------------------- StateApi
+
+  get state(): StateMachine {
+    return this.stateMachine;
+  }
+
+  queryMeta(): QueryMeta {
+    return { index: Math.max(1, this.lastIndex()), knownLeader: this.knownLeader(), lastContactMs: this.lastContactMs() };
+  }
+
+  async readBarrier(mode: ConsistencyMode): Promise<QueryMeta> {
+    if (mode !== 'stale') {
+      const runtime = this.consensus.runtime;
+      if (!runtime) throw new AgentApiError(500, 'This agent holds no replica of the state yet; retry with ?stale or ask a Raft member');
+      await this.withQuorumDeadline(runtime.read(mode === 'consistent' ? 'safe' : 'lease'), 'confirm the read');
+    }
+    return this.queryMeta();
+  }
+
+  async apply(command: StateCommand): Promise<unknown> {
+    return this.withQuorumDeadline(this.consensus.propose(encodeStateCommand(command)), 'commit the write');
+  }
+
+  /** Map consensus failures to what an HTTP client should see: 500 with the reason, as Consul. */
+  private async withQuorumDeadline<T>(work: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AgentApiError(500, `Timed out after ${QUORUM_WAIT_MS} ms waiting to ${what}: is a majority of Raft voters reachable?`)), QUORUM_WAIT_MS);
+    });
+    try {
+      return await Promise.race([work, deadline]);
+    } catch (error) {
+      if (error instanceof NotLeaderError) throw new AgentApiError(500, 'No cluster leader');
+      if (error instanceof RaftError || error instanceof RpcError || error instanceof MeshError) throw new AgentApiError(500, `Cannot ${what}: ${error.message}`);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      work.catch(() => {});
+    }
   }
 }

@@ -119,7 +119,7 @@ export class TestCluster {
   }
 
   async put(agent: AgentProcess, path: string, body?: string): Promise<Response> {
-    return fetch(this.url(agent, path), { method: 'PUT', body, signal: AbortSignal.timeout(10_000) });
+    return fetch(this.url(agent, path), { method: 'PUT', body, signal: AbortSignal.timeout(20_000) });
   }
 
   /** Drop every packet between `agent`'s address and each of `others` (both directions), tagged with this run. */
