@@ -23,11 +23,31 @@ export type RpcRequest =
   /** Any agent -> the leader: propose `data` (base64 of a state command); the answer is the state machine's result. */
   | { method: 'propose'; data: string }
   /** Any agent -> the leader: confirm a linearizable read in `mode`; the answer carries the read index. */
-  | { method: 'readIndex'; mode: 'safe' | 'lease' };
+  | { method: 'readIndex'; mode: 'safe' | 'lease' }
+  /**
+   * An agent without a replica of the state -> a Raft member (the leader, or
+   * any voter for ?stale): answer this HTTP API request as if it had come to
+   * you (`path` includes the query string; `body` is base64). The answer is a
+   * ForwardedHttpReply.
+   */
+  | { method: 'http'; httpMethod: string; path: string; body: string };
+
+/** The answer to a forwarded HTTP request. */
+export type ForwardedHttpReply = {
+  status: number;
+  headers: Record<string, string>;
+  meta: { index: number; knownLeader: boolean; lastContactMs: number } | null;
+  json?: unknown;
+  /** base64 of a raw body, with its content type. */
+  raw?: { body: string; contentType: string };
+  /** An error answer's message. */
+  error?: string;
+};
 
 export type RpcResponse = { ok: true; result: unknown } | { ok: false; error: string; leaderHint?: string };
 
-const methods = new Set(['bootstrapPrepare', 'bootstrapCommit', 'bootstrapAbort', 'raftJoin', 'propose', 'readIndex']);
+const methods = new Set(['bootstrapPrepare', 'bootstrapCommit', 'bootstrapAbort', 'raftJoin', 'propose', 'readIndex', 'http']);
+const httpMethods = new Set(['GET', 'PUT', 'POST', 'DELETE']);
 
 export function encodeRpc(value: RpcRequest | RpcResponse): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value));
@@ -70,6 +90,15 @@ export function decodeRpcRequest(bytes: Uint8Array): RpcRequest {
       return { method, clusterId: stringField(record, 'clusterId') };
     case 'propose':
       return { method, data: stringField(record, 'data', RPC_MAX_BYTES) };
+    case 'http': {
+      const httpMethod = record.httpMethod;
+      if (typeof httpMethod !== 'string' || !httpMethods.has(httpMethod)) fail('rpc: "httpMethod" must be GET, PUT, POST or DELETE');
+      const path = stringField(record, 'path', 8192);
+      if (!path.startsWith('/v1/')) fail('rpc: only /v1/ paths are forwarded');
+      const body = record.body;
+      if (typeof body !== 'string' || body.length > RPC_MAX_BYTES) fail('rpc: "body" must be a base64 string');
+      return { method, httpMethod, path, body };
+    }
     case 'readIndex': {
       const mode = record.mode;
       if (mode !== 'safe' && mode !== 'lease') fail('rpc: "mode" must be "safe" or "lease"');

@@ -18,6 +18,10 @@ import type { AgentApi, AgentSelf, ConsulMember, RaftConfiguration } from '../ht
 import { startHttpServer } from '../http/server.ts';
 import { registerAgentEndpoints } from '../http/agent-endpoints.ts';
 import { registerKvEndpoints } from '../http/kv-endpoints.ts';
+import { forwardedRequest, forwardingRouter, replyFromForwarded, serveForwarded } from '../http/forwarding.ts';
+import type { HttpForwarder } from '../http/forwarding.ts';
+import type { ForwardedHttpReply } from '../../protocol/rpc.ts';
+import type { ApiRequest, Reply, Router } from '../http/router.ts';
 import type { StateApi } from '../http/state-api.ts';
 import type { ConsistencyMode } from '../http/blocking.ts';
 import type { QueryMeta } from '../http/router.ts';
@@ -33,7 +37,7 @@ import { loadIdentity } from '../mesh/identity.ts';
 import { createMesh } from '../mesh/mesh.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import { FaultSwitch } from '../mesh/faults.ts';
-import { RpcServer } from '../rpc/rpc.ts';
+import { RpcServer, rpcCall } from '../rpc/rpc.ts';
 import { StateMachine } from '../state/state-machine.ts';
 import { createLogger } from './logger.ts';
 import type { Logger } from './logger.ts';
@@ -52,7 +56,11 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
 /** How long a write or a read barrier may wait for a quorum before the request fails. */
 const QUORUM_WAIT_MS = 10_000;
 
-export class Agent implements RunningAgent, AgentApi, StateApi {
+/** A forwarded blocking query may wait up to Consul's 10 minute maximum, plus slack. */
+const FORWARDED_BLOCKING_TIMEOUT_MS = 11 * 60_000;
+const FORWARDED_TIMEOUT_MS = 30_000;
+
+export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
   readonly config: AgentConfig;
   readonly log: Logger;
   readonly done: Promise<void>;
@@ -64,7 +72,7 @@ export class Agent implements RunningAgent, AgentApi, StateApi {
   private consensus!: Consensus;
   private readonly rpc = new RpcServer();
   readonly stateMachine: StateMachine;
-  private http: { port: number; close(): Promise<void> } | null = null;
+  private http: { port: number; router: Router; close(): Promise<void> } | null = null;
   private peerId = '';
   private address = '';
   private leaving = false;
@@ -135,6 +143,11 @@ export class Agent implements RunningAgent, AgentApi, StateApi {
       log: this.log.named('raft'),
       onRoleChange: () => this.membership?.updateTags(this.tags()),
     });
+    this.rpc.register('http', async (request, fromPeer) => {
+      if (!this.http || !this.hasReplica()) return { ok: false, error: 'this agent cannot answer forwarded requests (no replica of the state)' };
+      const timeoutMs = request.path.includes('index=') ? FORWARDED_BLOCKING_TIMEOUT_MS : FORWARDED_TIMEOUT_MS;
+      return { ok: true, result: await serveForwarded(this.http.router, request, fromPeer, timeoutMs) };
+    });
     await this.rpc.listen(this.mesh);
     await this.membership.start();
     await this.consensus.start();
@@ -155,7 +168,7 @@ export class Agent implements RunningAgent, AgentApi, StateApi {
         host: config.clientAddr,
         port: config.httpPort,
         log: this.log.named('http'),
-        routes: [registerAgentEndpoints, (router) => registerKvEndpoints(router, this)],
+        routes: [registerAgentEndpoints, (router) => registerKvEndpoints(forwardingRouter(router, this), this)],
       });
       this.log('info', `HTTP API on http://${config.clientAddr}:${this.http.port}`);
     }
@@ -361,6 +374,29 @@ export class Agent implements RunningAgent, AgentApi, StateApi {
 
   lastContactMs(): number {
     return 0;
+  }
+
+  // ------------------------------------------------------------- forwarding
+
+  hasReplica(): boolean {
+    return this.consensus.runtime !== null;
+  }
+
+  async forward(request: ApiRequest): Promise<Reply> {
+    // ?stale may be answered by any replica, spreading reads; everything else by the leader.
+    const replicas = this.membership.aliveMembers().filter((m) => m.tags.role === 'voter' || m.tags.role === 'leader' || m.tags.role === 'learner');
+    const target = request.query.has('stale') && replicas.length > 0
+      ? replicas[Math.floor(Math.random() * replicas.length)]!.node
+      : this.consensus.leaderId();
+    if (!target) throw new AgentApiError(500, 'No cluster leader');
+    const timeoutMs = request.query.has('index') ? FORWARDED_BLOCKING_TIMEOUT_MS : FORWARDED_TIMEOUT_MS;
+    try {
+      const answer = await rpcCall(this.mesh, target, forwardedRequest(request), timeoutMs) as ForwardedHttpReply;
+      return replyFromForwarded(answer);
+    } catch (error) {
+      if (error instanceof RpcError || error instanceof MeshError) throw new AgentApiError(500, `Cannot forward to the Raft leader: ${error.message}`);
+      throw error;
+    }
   }
 
   // ------------------------------------------------------------- StateApi

@@ -24,8 +24,25 @@ async function voters(viewer: AgentProcess): Promise<string[]> {
   return configuration.Servers.filter((server) => server.Voter).map((server) => server.Node).sort();
 }
 
-test('a dead voter is replaced: the cluster keeps three voters and accepts writes', async () => {
+test('an agent that holds no replica answers KV writes and reads in every mode by forwarding to a Raft member', async () => {
   cluster.startAll();
+  const first = cluster.agents[0]!;
+  const members = await eventually(async () => {
+    const list = await voters(first);
+    return list.length === 3 && list;
+  }, 40_000, () => cluster.logs(first));
+  const client = cluster.agents.find((agent) => !members.includes(agent.name))!;
+  const write = await cluster.put(client, '/v1/kv/forwarded', 'from-a-client');
+  assert.is(write.status, 200, await write.clone().text());
+  for (const mode of ['', '&stale', '&consistent']) {
+    const read = await fetch(cluster.url(client, `/v1/kv/forwarded?raw${mode}`));
+    assert.is(read.status, 200);
+    assert.is(await read.text(), 'from-a-client');
+    assert.ok(Number(read.headers.get('x-consul-index')) > 1);
+  }
+});
+
+test('a dead voter is replaced: the cluster keeps three voters and accepts writes', async () => {
   const first = cluster.agents[0]!;
   const initial = await eventually(async () => {
     const list = await voters(first);
