@@ -579,11 +579,13 @@ const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  */
 export class StateWriter {
   readonly limits: StateCommandLimits;
-  private buffer = new Uint8Array(256);
+  private buffer: Uint8Array;
   private position = 0;
 
-  constructor(limits: StateCommandLimits = DEFAULT_STATE_COMMAND_LIMITS) {
+  /** `capacityBytes`: the expected size, when the caller knows it (a snapshot), to avoid regrowing. */
+  constructor(limits: StateCommandLimits = DEFAULT_STATE_COMMAND_LIMITS, capacityBytes = 256) {
     this.limits = limits;
+    this.buffer = new Uint8Array(Math.max(16, capacityBytes));
   }
 
   private reserve(bytes: number): void {
@@ -634,6 +636,7 @@ export class StateWriter {
 
   string(value: string, field: string, maxBytes: number): void {
     if (typeof value !== 'string') throw new EncodeError('invalid-value', field, `${String(value)} is not a string`);
+    if (value.length < 0x80 && this.ascii(value, maxBytes)) return;
     if (hasLoneSurrogate(value)) throw new EncodeError('invalid-string', field, 'a lone UTF-16 surrogate has no UTF-8 form');
     const bytes = textEncoder.encode(value);
     if (bytes.length > maxBytes) throw new EncodeError('too-large', field, `${bytes.length} UTF-8 bytes exceed the limit of ${maxBytes}`);
@@ -641,6 +644,25 @@ export class StateWriter {
     this.reserve(bytes.length);
     this.buffer.set(bytes, this.position);
     this.position += bytes.length;
+  }
+
+  /**
+   * The common case without TextEncoder: a short ASCII string is its own UTF-8
+   * with a one-byte length. Returns false (having written nothing) otherwise.
+   */
+  private ascii(value: string, maxBytes: number): boolean {
+    if (value.length > maxBytes) return false;
+    this.reserve(1 + value.length);
+    const start = this.position;
+    const buffer = this.buffer;
+    for (let i = 0; i < value.length; i++) {
+      const code = value.charCodeAt(i);
+      if (code >= 0x80) return false;
+      buffer[start + 1 + i] = code;
+    }
+    buffer[start] = value.length;
+    this.position = start + 1 + value.length;
+    return true;
   }
 
   /** A string with a rule; `problem` is the rule's verdict on `value`. */

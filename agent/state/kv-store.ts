@@ -204,8 +204,10 @@ export class KvStore implements KvView {
   // ---------------------------------------------------------------- snapshots
 
   /** Every entry in key order. */
-  *allEntries(): IterableIterator<KvEntry> {
-    for (const key of this.order) yield this.entries.get(key)!;
+  allEntries(): KvEntry[] {
+    const all: KvEntry[] = [];
+    this.order.forEach((key) => all.push(this.entries.get(key)!));
+    return all;
   }
 
   /** Live tombstones, oldest first (the order they will be reaped in). */

@@ -43,7 +43,7 @@ const LIMITS: StateCommandLimits = DEFAULT_STATE_COMMAND_LIMITS;
 export type SnapshotParts = {
   appliedIndex: number;
   clockMs: number;
-  kvEntries: Iterable<KvEntry>;
+  kvEntries: readonly KvEntry[];
   tombstones: readonly Tombstone[];
   kvFloors: { global: number; segments: readonly [string, number][] };
   sessions: readonly SessionRecord[];
@@ -69,10 +69,13 @@ export type DecodedSnapshot = {
 // ---------------------------------------------------------------- encoding
 
 export function encodeSnapshot(parts: SnapshotParts): Uint8Array {
-  const writer = new StateWriter(LIMITS);
+  // Sized for the KV entries, which dominate, so the buffer rarely regrows.
+  let capacityBytes = 1024;
+  for (const entry of parts.kvEntries) capacityBytes += entry.key.length + entry.value.length + entry.session.length + 24;
+  const writer = new StateWriter(LIMITS, capacityBytes);
   writer.uint(parts.appliedIndex, 'appliedIndex');
   writer.uint(parts.clockMs, 'clockMs');
-  writeCounted(writer, [...parts.kvEntries], (entry) => {
+  writeCounted(writer, parts.kvEntries, (entry) => {
     writer.string(entry.key, 'kv key', LIMITS.maxKeyBytes);
     writer.bytes(entry.value, 'kv value', LIMITS.maxValueBytes);
     writer.uint(entry.flags, 'kv flags');
