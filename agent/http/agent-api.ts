@@ -60,7 +60,8 @@ export interface AgentApi {
   leader(): string;
   /** `host:port` of every Raft voter. */
   peers(): string[];
-  raftConfiguration(): RaftConfiguration;
+  /** May be asynchronous: an agent that is not a Raft member asks one. */
+  raftConfiguration(): RaftConfiguration | Promise<RaftConfiguration>;
   /** The Raft index the local replica has applied (X-Consul-Index). */
   lastIndex(): number;
   /** Whether a leader is known (X-Consul-KnownLeader). */

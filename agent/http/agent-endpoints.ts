@@ -47,11 +47,11 @@ export function registerAgentEndpoints(router: Router, api: AgentApi): void {
     return emptyReply();
   });
 
-  router.get('/v1/operator/raft/configuration', (request) => {
+  router.get('/v1/operator/raft/configuration', async (request) => {
     // Default mode is served by the leader; with none known, Consul answers
     // 500 "No cluster leader" unless the client accepts a stale answer.
     const mode = parseConsistencyMode(request.query);
     if (mode !== 'stale' && !api.knownLeader()) throw new HttpError(500, 'No cluster leader');
-    return jsonReply(api.raftConfiguration());
+    return jsonReply(await api.raftConfiguration());
   });
 }

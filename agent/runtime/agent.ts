@@ -343,9 +343,13 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
     return voters.map((id) => (id === this.peerId ? this.address : (this.membership.member(id)?.address ?? ''))).filter(Boolean);
   }
 
-  raftConfiguration(): RaftConfiguration {
+  async raftConfiguration(): Promise<RaftConfiguration> {
     const status = this.consensus.runtime?.status();
-    if (!status) throw new AgentApiError(500, 'this agent is not a Raft member; ask a voter (see `tribune members`)');
+    if (!status) {
+      // Not a Raft member: ask the leader, as a Consul client agent asks a server.
+      const request = { method: 'GET', path: '/v1/operator/raft/configuration', query: new URLSearchParams(), body: Buffer.alloc(0) } as ApiRequest;
+      return (await this.forward(request)).json as RaftConfiguration;
+    }
     const leaderId = this.consensus.leaderId();
     const server = (id: string, voter: boolean) => {
       const member = id === this.peerId ? undefined : this.membership.member(id);
