@@ -49,8 +49,21 @@ export type RpcResponse = { ok: true; result: unknown } | { ok: false; error: st
 const methods = new Set(['bootstrapPrepare', 'bootstrapCommit', 'bootstrapAbort', 'raftJoin', 'propose', 'readIndex', 'http']);
 const httpMethods = new Set(['GET', 'PUT', 'POST', 'DELETE']);
 
+/**
+ * JSON with byte arrays carried as `{"$bytes": base64}`: state-machine results
+ * (txn outcomes, KV entries) hold Uint8Arrays and travel back to forwarding
+ * agents in RPC answers.
+ */
 export function encodeRpc(value: RpcRequest | RpcResponse): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(value));
+  return new TextEncoder().encode(JSON.stringify(value, (_key, field: unknown) => (field instanceof Uint8Array ? { $bytes: Buffer.from(field).toString('base64') } : field)));
+}
+
+function reviveBytes(_key: string, field: unknown): unknown {
+  if (typeof field === 'object' && field !== null && !Array.isArray(field)) {
+    const bytes = (field as { $bytes?: unknown }).$bytes;
+    if (typeof bytes === 'string' && Object.keys(field).length === 1) return new Uint8Array(Buffer.from(bytes, 'base64'));
+  }
+  return field;
 }
 
 function fail(reason: string): never {
@@ -111,7 +124,7 @@ export function decodeRpcRequest(bytes: Uint8Array): RpcRequest {
 export function decodeRpcResponse(bytes: Uint8Array): RpcResponse {
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder().decode(bytes));
+    value = JSON.parse(new TextDecoder().decode(bytes), reviveBytes);
   } catch (error) {
     fail(`rpc: response is not JSON: ${(error as Error).message}`);
   }

@@ -21,6 +21,11 @@ test('every request kind round-trips', () => {
   for (const request of valid) assert.equal(decodeRpcRequest(encodeRpc(request)), request);
 });
 
+test('byte arrays in a response survive the trip (state-machine results hold values as bytes)', () => {
+  const response = decodeRpcResponse(encodeRpc({ ok: true, result: { value: new Uint8Array([0, 1, 255]), nested: [{ key: 'a', value: new Uint8Array(0) }] } }));
+  assert.equal(response, { ok: true, result: { value: new Uint8Array([0, 1, 255]), nested: [{ key: 'a', value: new Uint8Array(0) }] } });
+});
+
 test('malformed requests are refused with a message naming the problem', () => {
   const cases: [unknown, RegExp][] = [
     [{ method: 'dropTables' }, /unknown method/],
