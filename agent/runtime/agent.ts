@@ -40,6 +40,7 @@ import { FaultSwitch } from '../mesh/faults.ts';
 import { RpcServer, rpcCall } from '../rpc/rpc.ts';
 import { StateMachine } from '../state/state-machine.ts';
 import { createLogger } from './logger.ts';
+import { HealthReconciler } from './health-reconciler.ts';
 import type { Logger } from './logger.ts';
 
 export const VERSION = '0.1.0';
@@ -78,6 +79,7 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
   private leaving = false;
   private stopping: Promise<void> | null = null;
   private retryJoinTimer: NodeJS.Timeout | null = null;
+  private healthReconciler: HealthReconciler | null = null;
   private readonly startedAt = Date.now();
 
   constructor(config: AgentConfig) {
@@ -151,6 +153,21 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
     await this.rpc.listen(this.mesh);
     await this.membership.start();
     await this.consensus.start();
+    this.healthReconciler = new HealthReconciler({
+      datacenter: config.datacenter,
+      isLeader: () => this.consensus.runtime?.isLeader() ?? false,
+      members: () => this.membership.members(),
+      catalog: this.stateMachine.catalogView,
+      apply: (command) => this.apply(command),
+      barrier: () => this.readBarrier('consistent'),
+      subscribe: (listener) => {
+        const onEvent = (event: { type: string }) => { if (event.type !== 'suspect') listener(); };
+        this.membership.on('event', onEvent);
+        return () => this.membership.off('event', onEvent);
+      },
+      log: this.log.named('serf-health'),
+    });
+    this.healthReconciler.start();
 
     if (config.join.length > 0) {
       const answered = await this.membership.join(config.join);
@@ -220,6 +237,7 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
       if (this.retryJoinTimer) clearTimeout(this.retryJoinTimer);
       try {
         await this.http?.close();
+        await this.healthReconciler?.stop();
         await this.consensus?.stop();
         await this.membership?.stop();
         await this.mesh?.stop();
