@@ -18,6 +18,8 @@ import type { AgentApi, AgentSelf, ConsulMember, RaftConfiguration } from '../ht
 import { startHttpServer } from '../http/server.ts';
 import { registerAgentEndpoints } from '../http/agent-endpoints.ts';
 import { registerKvEndpoints } from '../http/kv-endpoints.ts';
+import { registerTxnEndpoints } from '../http/txn-endpoints.ts';
+import { registerSessionEndpoints } from '../http/session-endpoints.ts';
 import { forwardedRequest, forwardingRouter, replyFromForwarded, serveForwarded } from '../http/forwarding.ts';
 import type { HttpForwarder } from '../http/forwarding.ts';
 import type { ForwardedHttpReply } from '../../protocol/rpc.ts';
@@ -41,6 +43,7 @@ import { RpcServer, rpcCall } from '../rpc/rpc.ts';
 import { StateMachine } from '../state/state-machine.ts';
 import { createLogger } from './logger.ts';
 import { HealthReconciler } from './health-reconciler.ts';
+import { SessionReaper } from './session-reaper.ts';
 import type { Logger } from './logger.ts';
 
 export const VERSION = '0.1.0';
@@ -80,6 +83,7 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
   private stopping: Promise<void> | null = null;
   private retryJoinTimer: NodeJS.Timeout | null = null;
   private healthReconciler: HealthReconciler | null = null;
+  private sessionReaper: SessionReaper | null = null;
   private readonly startedAt = Date.now();
 
   constructor(config: AgentConfig) {
@@ -168,6 +172,14 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
       log: this.log.named('serf-health'),
     });
     this.healthReconciler.start();
+    this.sessionReaper = new SessionReaper({
+      state: this.stateMachine,
+      isLeader: () => this.consensus.runtime?.isLeader() ?? false,
+      propose: (command) => this.apply(command),
+      now: Date.now,
+      log: this.log.named('session-reaper'),
+    });
+    this.sessionReaper.start();
 
     if (config.join.length > 0) {
       const answered = await this.membership.join(config.join);
@@ -185,7 +197,12 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
         host: config.clientAddr,
         port: config.httpPort,
         log: this.log.named('http'),
-        routes: [registerAgentEndpoints, (router) => registerKvEndpoints(forwardingRouter(router, this), this)],
+        routes: [
+          registerAgentEndpoints,
+          (router) => registerKvEndpoints(forwardingRouter(router, this), this),
+          (router) => registerTxnEndpoints(forwardingRouter(router, this), this),
+          (router) => registerSessionEndpoints(router, this, { nodeName: this.config.nodeName, forwarder: this }),
+        ],
       });
       this.log('info', `HTTP API on http://${config.clientAddr}:${this.http.port}`);
     }
@@ -238,6 +255,7 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
       try {
         await this.http?.close();
         await this.healthReconciler?.stop();
+        this.sessionReaper?.stop();
         await this.consensus?.stop();
         await this.membership?.stop();
         await this.mesh?.stop();
