@@ -96,6 +96,25 @@ export const MEMBERSHIP_LOCAL: Readonly<MembershipTimings> = Object.freeze({
   pushPullIntervalMs: 15_000,
 });
 
+/**
+ * How the DNS interface answers (Consul's `dns_config`). Every TTL is a
+ * trade: longer lets resolvers cache more and spares the agent, shorter makes
+ * a failed instance disappear from clients sooner.
+ */
+export type DnsConfig = {
+  /** TTL of node answers (`NAME.node.consul`) [node_ttl]. Default 0: never cached downstream. */
+  nodeTtlMs: number;
+  /** TTL of service answers by service name, `*` for every other service [service_ttl].
+   *  Default none: 0. */
+  serviceTtlMs: Record<string, number>;
+  /** Answer only instances whose every check passes [only_passing]. Off: warning instances are
+   *  answered too (critical ones never are). */
+  onlyPassing: boolean;
+  /** Answer from this agent's replica whatever its lag [allow_stale]. Off: answer SERVFAIL while
+   *  no leader is known, at the price of DNS failing during an election. Default on. */
+  allowStale: boolean;
+};
+
 /** A `service` block from a config file, kept as written (keys as in Consul's service
  *  definition); the catalog decides what it means. */
 export type ServiceDefinition = Record<string, unknown>;
@@ -160,6 +179,13 @@ export type AgentConfig = {
   /** The DNS domain the agent answers for (`web.service.consul.`). Always ends with a dot.
    *  Default `consul.` so that existing Consul resolvers and habits work unchanged. */
   domain: string;
+  /** A second domain answered like `domain` (`-alt-domain`), e.g. to migrate names. Undefined: none. */
+  altDomain: string | undefined;
+  /** Upstream resolvers (IP or IP:port) for names outside the domains; tried in order. Empty
+   *  (the default): such names are REFUSED, so the agent is never an open resolver by accident. */
+  recursors: string[];
+  /** DNS answer settings. */
+  dnsConfig: DnsConfig;
   /** The least severe log level written. `debug` and `trace` are for following a problem and
    *  are loud at scale (trace logs every probe). Default `info` (`debug` with `dev`). */
   logLevel: LogLevel;
@@ -210,6 +236,9 @@ export function defaultAgentConfig(nodeName: string = hostname()): AgentConfig {
     httpPort: 8500,
     dnsPort: 8600,
     domain: 'consul.',
+    altDomain: undefined,
+    recursors: [],
+    dnsConfig: { nodeTtlMs: 0, serviceTtlMs: {}, onlyPassing: false, allowStale: true },
     logLevel: 'info',
     enableScriptChecks: false,
     membership: { ...MEMBERSHIP_LAN },
@@ -225,8 +254,9 @@ export function devAgentConfig(nodeName: string = hostname()): AgentConfig {
 
 /** Every scalar setting, by name: the unit of provenance and of error messages. */
 export type ConfigField =
-  | Exclude<keyof AgentConfig, 'membership' | 'services' | 'checks'>
-  | `membership.${keyof MembershipTimings}`;
+  | Exclude<keyof AgentConfig, 'membership' | 'services' | 'checks' | 'dnsConfig'>
+  | `membership.${keyof MembershipTimings}`
+  | `dnsConfig.${keyof DnsConfig}`;
 
 /** How a user spells each field: its command-line flag (if it has one) and its config-file key. */
 export const FIELD_NAMES: Readonly<Record<ConfigField, { flag?: string; key: string }>> = {
@@ -247,6 +277,12 @@ export const FIELD_NAMES: Readonly<Record<ConfigField, { flag?: string; key: str
   httpPort: { flag: 'http-port', key: 'ports.http' },
   dnsPort: { flag: 'dns-port', key: 'ports.dns' },
   domain: { flag: 'domain', key: 'domain' },
+  altDomain: { flag: 'alt-domain', key: 'alt_domain' },
+  recursors: { flag: 'recursor', key: 'recursors' },
+  'dnsConfig.nodeTtlMs': { key: 'dns_config.node_ttl' },
+  'dnsConfig.serviceTtlMs': { key: 'dns_config.service_ttl' },
+  'dnsConfig.onlyPassing': { key: 'dns_config.only_passing' },
+  'dnsConfig.allowStale': { key: 'dns_config.allow_stale' },
   logLevel: { flag: 'log-level', key: 'log_level' },
   enableScriptChecks: { flag: 'enable-script-checks', key: 'enable_script_checks' },
   'membership.probeIntervalMs': { key: 'gossip_lan.probe_interval' },
@@ -358,6 +394,17 @@ export function validate(config: AgentConfig, origins?: FieldOrigins): Validatio
   }
 
   if (!isDomain(config.domain)) fail('domain', `must be a DNS name ending with ".", such as "consul.", got "${config.domain}"`);
+  if (config.altDomain !== undefined) {
+    if (!isDomain(config.altDomain)) fail('altDomain', `must be a DNS name ending with ".", such as "tribune.", got "${config.altDomain}"`);
+    else if (config.altDomain === config.domain) fail('altDomain', `must differ from ${mention('domain')} (both are "${config.domain}")`);
+  }
+  for (const recursor of config.recursors) {
+    if (!isRecursorAddress(recursor)) fail('recursors', `must be an IP address with an optional port (1.2.3.4, 1.2.3.4:53, [::1]:53), got "${recursor}"`);
+  }
+  if (!Number.isInteger(config.dnsConfig.nodeTtlMs) || config.dnsConfig.nodeTtlMs < 0) fail('dnsConfig.nodeTtlMs', `must be a duration (0 or more), got ${config.dnsConfig.nodeTtlMs} ms`);
+  for (const [service, ttlMs] of Object.entries(config.dnsConfig.serviceTtlMs)) {
+    if (!Number.isInteger(ttlMs) || ttlMs < 0) fail('dnsConfig.serviceTtlMs', `"${service}" must be a duration (0 or more), got ${ttlMs} ms`);
+  }
   if (!LOG_LEVELS.includes(config.logLevel)) fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got "${config.logLevel}"`);
 
   checkMembership();
@@ -473,6 +520,14 @@ function isDnsLabel(name: string): boolean {
 function isDomain(domain: string): boolean {
   if (!domain.endsWith('.') || domain.length > 254) return false;
   return domain.slice(0, -1).split('.').every(isDnsLabel);
+}
+
+function isRecursorAddress(text: string): boolean {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  if (bracketed) return isIP(bracketed[1]!) === 6 && (bracketed[2] === undefined || isPort(Number(bracketed[2])));
+  if (isIP(text) !== 0) return true;
+  const colon = text.lastIndexOf(':');
+  return colon > 0 && isIP(text.slice(0, colon)) === 4 && /^\d+$/.test(text.slice(colon + 1)) && isPort(Number(text.slice(colon + 1)));
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -220,6 +220,7 @@ type ValueKind =
   | { kind: 'integer'; expect: string }
   | { kind: 'bool' }
   | { kind: 'duration' }
+  | { kind: 'durationMap' }
   | { kind: 'list' }
   | { kind: 'logLevel' }
   | { kind: 'voters' }
@@ -256,6 +257,17 @@ function convert(kind: ValueKind, value: unknown): Converted {
       const ms = typeof value === 'string' ? parseDuration(value.trim()) : undefined;
       return ms === undefined ? { ok: false, problem: `must be a duration such as "30s" or "500ms", got ${show(value)}` } : { ok: true, value: ms };
     }
+    case 'durationMap': {
+      // Consul's service_ttl: { "*" = "5s", web = "30s" }.
+      if (!isPlainObject(value)) return { ok: false, problem: `must be a block of name = duration, got ${show(value)}` };
+      const map: Record<string, number> = {};
+      for (const [name, text] of Object.entries(value)) {
+        const ms = typeof text === 'string' ? parseDuration(text.trim()) : undefined;
+        if (ms === undefined) return { ok: false, problem: `"${name}" must be a duration such as "30s" or "500ms", got ${show(text)}` };
+        Object.defineProperty(map, name, { value: ms, enumerable: true, writable: true, configurable: true });
+      }
+      return { ok: true, value: map };
+    }
     case 'list': {
       const list = typeof value === 'string' ? [value] : value;
       if (Array.isArray(list) && list.every((item) => typeof item === 'string')) return { ok: true, value: list };
@@ -285,8 +297,13 @@ function assign(config: AgentConfig, field: ConfigField, value: unknown): void {
     config.membership[key] = value as number;
     return;
   }
+  if (field.startsWith('dnsConfig.')) {
+    const key = field.slice('dnsConfig.'.length) as keyof AgentConfig['dnsConfig'];
+    (config.dnsConfig as Record<string, unknown>)[key] = value;
+    return;
+  }
   const target = config as Record<string, unknown>;
-  if (field === 'join' || field === 'retryJoin') target[field] = [...config[field], ...(value as string[])];
+  if (field === 'join' || field === 'retryJoin' || field === 'recursors') target[field] = [...config[field], ...(value as string[])];
   else target[field] = value;
 }
 
@@ -297,6 +314,8 @@ type AgentFlag = FlagSpec & { field?: ConfigField; value?: ValueKind };
 
 /** Every flag of `tribune agent`. Flags without a field are handled by the loader itself. */
 export const AGENT_FLAGS: readonly AgentFlag[] = [
+  { name: 'alt-domain', kind: 'string', placeholder: 'domain', field: 'altDomain', value: { kind: 'domain' },
+    usage: 'A second DNS domain answered like -domain. Defaults to none.' },
   { name: 'advertise', kind: 'string', placeholder: 'address', field: 'advertiseAddr', value: TEXT,
     usage: 'The address other agents are told to reach this one at. Defaults to the bind address, or the only private IPv4 address when bound to 0.0.0.0.' },
   { name: 'bind', kind: 'string', placeholder: 'address', field: 'bindAddr', value: TEXT,
@@ -335,6 +354,8 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     usage: 'Mesh (gossip, Raft, RPC) TCP port. Defaults to 8301.' },
   { name: 'raft-voters', kind: 'string', placeholder: 'n', field: 'raftVoters', value: { kind: 'voters' },
     usage: 'How many Raft voters to keep: "auto" (3, or 5 from 5 members up) or a number.' },
+  { name: 'recursor', kind: 'list', placeholder: 'address', field: 'recursors', value: { kind: 'list' },
+    usage: 'An upstream DNS server (IP or IP:port) for names outside the DNS domain. Can be specified multiple times, tried in order. Without one, such names are refused.' },
   { name: 'retry-interval', kind: 'string', placeholder: 'duration', field: 'retryIntervalMs', value: { kind: 'duration' },
     usage: 'Time to wait between -retry-join attempts. Defaults to 30s.' },
   { name: 'retry-join', kind: 'list', placeholder: 'address', field: 'retryJoin', value: { kind: 'list' },
@@ -369,6 +390,8 @@ const FILE_KEYS: Record<string, FileKey> = {
   log_level: { field: 'logLevel', value: { kind: 'logLevel' } },
   enable_script_checks: { field: 'enableScriptChecks', value: { kind: 'bool' } },
   domain: { field: 'domain', value: { kind: 'domain' } },
+  alt_domain: { field: 'altDomain', value: { kind: 'domain' } },
+  recursors: { field: 'recursors', value: { kind: 'list' } },
 };
 
 /** Keys of nested blocks (`ports { http = 8501 }`). */
@@ -377,6 +400,12 @@ const BLOCK_KEYS: Record<string, Record<string, FileKey>> = {
     http: { field: 'httpPort', value: PORT_OR_DISABLED },
     dns: { field: 'dnsPort', value: PORT_OR_DISABLED },
     serf_lan: { field: 'meshPort', value: PORT },
+  },
+  dns_config: {
+    node_ttl: { field: 'dnsConfig.nodeTtlMs', value: { kind: 'duration' } },
+    service_ttl: { field: 'dnsConfig.serviceTtlMs', value: { kind: 'durationMap' } },
+    only_passing: { field: 'dnsConfig.onlyPassing', value: { kind: 'bool' } },
+    allow_stale: { field: 'dnsConfig.allowStale', value: { kind: 'bool' } },
   },
   gossip_lan: {
     probe_interval: { field: 'membership.probeIntervalMs', value: { kind: 'duration' } },
@@ -392,14 +421,16 @@ const BLOCK_KEYS: Record<string, Record<string, FileKey>> = {
 /** Consul settings a ported config may carry that tribune does not implement: noted, not fatal. */
 const IGNORED_CONSUL_KEYS = new Set([
   'acl', 'addresses', 'auto_config', 'auto_encrypt', 'bootstrap', 'ca_file', 'cert_file', 'connect',
-  'disable_update_check', 'dns_config', 'enable_debug', 'enable_local_script_checks', 'key_file',
+  'disable_update_check', 'enable_debug', 'enable_local_script_checks', 'key_file',
   'leave_on_terminate', 'limits', 'log_file', 'log_json', 'node_meta', 'performance', 'primary_datacenter',
-  'recursors', 'skip_leave_on_interrupt', 'telemetry', 'tls', 'ui', 'ui_config', 'verify_incoming',
+  'skip_leave_on_interrupt', 'telemetry', 'tls', 'ui', 'ui_config', 'verify_incoming',
   'verify_outgoing', 'verify_server_hostname',
 ]);
 const IGNORED_CONSUL_BLOCK_KEYS: Record<string, Set<string>> = {
   ports: new Set(['https', 'grpc', 'grpc_tls', 'serf_wan', 'server', 'sidecar_min_port', 'sidecar_max_port', 'expose_min_port', 'expose_max_port']),
   gossip_lan: new Set(['gossip_nodes', 'gossip_interval', 'retransmit_mult']),
+  dns_config: new Set(['max_stale', 'enable_truncate', 'udp_answer_limit', 'a_record_limit', 'recursor_timeout', 'recursor_strategy',
+    'disable_compression', 'enable_additional_node_meta_txt', 'soa', 'use_cache', 'cache_max_age', 'prefer_namespace']),
 };
 const DEFINITION_KEYS = ['service', 'services', 'check', 'checks'];
 

@@ -20,6 +20,8 @@ import { registerAgentEndpoints } from '../http/agent-endpoints.ts';
 import { registerKvEndpoints } from '../http/kv-endpoints.ts';
 import { registerTxnEndpoints } from '../http/txn-endpoints.ts';
 import { registerSessionEndpoints } from '../http/session-endpoints.ts';
+import { startAgentDns } from '../dns/dns.ts';
+import type { AgentDns } from '../dns/dns.ts';
 import { forwardedRequest, forwardingRouter, replyFromForwarded, serveForwarded } from '../http/forwarding.ts';
 import type { HttpForwarder } from '../http/forwarding.ts';
 import type { ForwardedHttpReply } from '../../protocol/rpc.ts';
@@ -77,6 +79,7 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
   private readonly rpc = new RpcServer();
   readonly stateMachine: StateMachine;
   private http: { port: number; router: Router; close(): Promise<void> } | null = null;
+  private dns: AgentDns | null = null;
   private peerId = '';
   private address = '';
   private leaving = false;
@@ -206,6 +209,10 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
       });
       this.log('info', `HTTP API on http://${config.clientAddr}:${this.http.port}`);
     }
+    if (config.dnsPort >= 0) {
+      this.dns = await startAgentDns({ config, state: this.stateMachine, agent: this, log: this.log.named('dns') });
+      this.log('info', `DNS on ${config.clientAddr}:${this.dns.port} (UDP and TCP)`);
+    }
     this.log('info', 'agent started');
   }
 
@@ -253,6 +260,7 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
     this.stopping ??= (async () => {
       if (this.retryJoinTimer) clearTimeout(this.retryJoinTimer);
       try {
+        await this.dns?.close();
         await this.http?.close();
         await this.healthReconciler?.stop();
         this.sessionReaper?.stop();
