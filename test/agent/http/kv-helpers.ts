@@ -123,3 +123,99 @@ export async function startDevAgent(options: { ip: string; httpPort: number; nod
   await agent.stop();
   throw new Error(`dev agent ${node} on ${ip}:${httpPort} not ready: ${last}\n${output.slice(-30).join('\n')}`);
 }
+
+// ---------------------------------------------------------------- fuzzing JSON bodies
+
+/** A seeded PRNG (mulberry32): the same seed gives the same bodies, so a failure replays. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export type Fuzzer = {
+  random: () => number;
+  pick<T>(items: readonly T[]): T;
+  int(max: number): number;
+  /** A JSON value of any type, up to `depth` levels of nesting. */
+  value(depth?: number): unknown;
+  /** `value` changed in one random place: a field removed, renamed, retyped or replaced. */
+  mutate(value: unknown): unknown;
+  /** The text of `value`, possibly damaged as bytes: truncated, a character inserted or flipped. */
+  text(value: unknown): string;
+};
+
+const AWKWARD_STRINGS = ['', ' ', '/', '//a', 'a/', '\u0000', '\uffff', '😀', '%2F', '..', 'null', 'true', '0', '-1', '1e309',
+  'x'.repeat(300), 'k'.repeat(600), '=', 'YQ==', 'not base64!', '10s', '5s', '25h', '0s', '-1s', 'release', 'delete', 'serfHealth'];
+const AWKWARD_NUMBERS = [0, -1, 1, 0.5, 1e3, 999, 2 ** 53, 2 ** 53 - 1, 2 ** 64, -0, 1e308, 128, 129, 60e9, 1e-9];
+
+export function fuzzer(seed: number): Fuzzer {
+  const random = seededRandom(seed);
+  const int = (max: number) => Math.floor(random() * max);
+  const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
+  const scalar = (): unknown => {
+    switch (int(6)) {
+      case 0: return null;
+      case 1: return random() < 0.5;
+      case 2: return pick(AWKWARD_NUMBERS);
+      case 3: return int(1000);
+      case 4: return pick(AWKWARD_STRINGS);
+      default: return String.fromCharCode(...Array.from({ length: int(12) }, () => 32 + int(95)));
+    }
+  };
+  const value = (depth = 3): unknown => {
+    if (depth <= 0 || random() < 0.5) return scalar();
+    if (random() < 0.5) return Array.from({ length: int(4) }, () => value(depth - 1));
+    const object: Record<string, unknown> = {};
+    for (let i = int(4); i > 0; i--) object[pick(['KV', 'Verb', 'Key', 'Value', 'Name', 'TTL', 'x', '__proto__', 'constructor'])] = value(depth - 1);
+    return object;
+  };
+  const mutate = (target: unknown): unknown => {
+    if (Array.isArray(target)) {
+      if (target.length === 0 || random() < 0.2) return random() < 0.5 ? [...target, value()] : value();
+      const copy = [...target];
+      const at = int(copy.length);
+      switch (int(4)) {
+        case 0: copy.splice(at, 1); break;
+        case 1: copy.splice(at, 0, copy[at]); break;
+        default: copy[at] = mutate(copy[at]);
+      }
+      return copy;
+    }
+    if (typeof target === 'object' && target !== null) {
+      const copy: Record<string, unknown> = { ...(target as Record<string, unknown>) };
+      const keys = Object.keys(copy);
+      if (keys.length === 0 || random() < 0.15) {
+        copy[pick([...keys, 'Extra', 'kv', 'verb', 'VALUE', 'Session', 'LockDelay', 'Checks', 'ServiceChecks'])] = value(2);
+        return copy;
+      }
+      const key = pick(keys);
+      switch (int(5)) {
+        case 0: delete copy[key]; break;
+        case 1: copy[key.toLowerCase() === key ? key.toUpperCase() : key.toLowerCase()] = copy[key]; delete copy[key]; break;
+        case 2: copy[key] = value(2); break;
+        default: copy[key] = mutate(copy[key]);
+      }
+      return copy;
+    }
+    return random() < 0.5 ? scalar() : value(2);
+  };
+  const text = (target: unknown): string => {
+    const json = JSON.stringify(target) ?? 'null';
+    switch (int(10)) {
+      case 0: return json.slice(0, int(json.length + 1));
+      case 1: {
+        const at = int(json.length + 1);
+        return json.slice(0, at) + pick(['{', '}', '[', ']', ',', '"', ':', '\\', 'x', ' ', '\u0000']) + json.slice(at);
+      }
+      case 2: return pick(['', 'null', '{}', '[]', '""', '0', 'true', '[null]', '[{}]', '[[]]', '{"KV":null}', '\uFEFF[]', '[] x']);
+      default: return json;
+    }
+  };
+  return { random, pick, int, value, mutate, text };
+}
