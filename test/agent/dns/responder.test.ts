@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DnsFixture, Packet, header, query } from './helpers.ts';
+import type { ParsedRecord } from './helpers.ts';
 
 function webFixture(options: ConstructorParameters<typeof DnsFixture>[0] = {}): DnsFixture {
   const fixture = new DnsFixture(options, ['consul.', 'alt.']);
@@ -15,7 +16,7 @@ function webFixture(options: ConstructorParameters<typeof DnsFixture>[0] = {}): 
   return fixture;
 }
 
-const addresses = (records: { address?: string }[]) => records.map((record) => record.address).sort();
+const addresses = (records: ParsedRecord[]) => records.map((record) => String(record.address)).sort();
 
 test('NAME.service A returns passing and warning instances, never critical ones', () => {
   const { bytes, message } = webFixture().ask('web.service.consul');
