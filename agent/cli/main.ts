@@ -22,6 +22,7 @@ import {
 } from '../config/flags.ts';
 import type { FlagSpec, ParsedFlags } from '../config/flags.ts';
 import { AgentConnectionError, AgentHttpClient, resolveHttpAddress } from './http-client.ts';
+import { CATALOG_COMMANDS } from './catalog.ts';
 
 export type CliIo = {
   /** One line (or block) of normal output. */
@@ -200,6 +201,7 @@ const COMMANDS: readonly Command[] = [
     flags: [{ name: 'recurse', kind: 'bool', usage: 'Recursively delete all keys with the path.' }],
     run: runKvDelete,
   },
+  ...CATALOG_COMMANDS,
   {
     name: 'version',
     synopsis: 'Prints the Tribune version',

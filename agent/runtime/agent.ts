@@ -45,6 +45,12 @@ import { RpcServer, rpcCall } from '../rpc/rpc.ts';
 import { StateMachine } from '../state/state-machine.ts';
 import { createLogger } from './logger.ts';
 import { HealthReconciler } from './health-reconciler.ts';
+import { registerCatalogEndpoints } from '../http/catalog-endpoints.ts';
+import { registerHealthEndpoints } from '../http/health-endpoints.ts';
+import { registerAgentServiceEndpoints } from '../http/agent-service-endpoints.ts';
+import { LocalAgent } from '../local/local-agent.ts';
+import { stateCatalogReader } from '../local/catalog-reader.ts';
+import { agentCatalogNode } from '../local/node-identity.ts';
 import { SessionReaper } from './session-reaper.ts';
 import type { Logger } from './logger.ts';
 
@@ -86,6 +92,8 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
   private stopping: Promise<void> | null = null;
   private retryJoinTimer: NodeJS.Timeout | null = null;
   private healthReconciler: HealthReconciler | null = null;
+  /** This agent's own services and checks, kept in the catalog by anti-entropy. */
+  local: LocalAgent | null = null;
   private sessionReaper: SessionReaper | null = null;
   private readonly startedAt = Date.now();
 
@@ -175,6 +183,20 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
       log: this.log.named('serf-health'),
     });
     this.healthReconciler.start();
+    this.local = new LocalAgent({
+      nodeName: config.nodeName,
+      node: () => agentCatalogNode({ name: config.nodeName, peerId: this.peerId, meshAddress: this.address, datacenter: config.datacenter }),
+      datacenter: config.datacenter,
+      enableScriptChecks: config.enableScriptChecks,
+      reader: stateCatalogReader(this),
+      apply: (command) => this.apply(command),
+      leaderId: () => this.consensus.leaderId(),
+      log: this.log.named('local'),
+    });
+    await this.local.start(config.services, config.checks).catch(async (error: unknown) => {
+      await this.stop();
+      throw error;
+    });
     this.sessionReaper = new SessionReaper({
       state: this.stateMachine,
       isLeader: () => this.consensus.runtime?.isLeader() ?? false,
@@ -203,6 +225,9 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
         routes: [
           registerAgentEndpoints,
           (router) => registerKvEndpoints(forwardingRouter(router, this), this),
+          (router) => registerCatalogEndpoints(forwardingRouter(router, this), this, config.datacenter),
+          (router) => registerHealthEndpoints(forwardingRouter(router, this), this, config.datacenter),
+          (router) => registerAgentServiceEndpoints(router, this.local!),
           (router) => registerTxnEndpoints(forwardingRouter(router, this), this),
           (router) => registerSessionEndpoints(router, this, { nodeName: this.config.nodeName, forwarder: this }),
         ],
@@ -263,6 +288,7 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
         await this.dns?.close();
         await this.http?.close();
         await this.healthReconciler?.stop();
+        await this.local?.stop();
         this.sessionReaper?.stop();
         await this.consensus?.stop();
         await this.membership?.stop();
