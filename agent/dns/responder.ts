@@ -24,6 +24,8 @@ export type Transport = 'udp' | 'tcp';
 const ORDERS_MAX = 16;
 /** Cached questions; past this the oldest goes (a resolver randomising case, RFC draft 0x20, makes one per spelling). */
 const CACHE_ENTRIES_MAX = 10_000;
+/** Encoded sizes kept per cached question (UDP buffer sizes and TCP). */
+const VARIANTS_MAX = 8;
 /** A TCP answer may use the whole 16-bit length. */
 const TCP_LIMIT_BYTES = 65_535;
 
@@ -119,7 +121,11 @@ export class Responder {
     const limit = transport === 'tcp' ? TCP_LIMIT_BYTES : edns ? parsed.udpPayloadBytes : UDP_PAYLOAD_BYTES_DEFAULT;
     const variant = transport === 'tcp' ? (edns ? -2 : -1) : limit;
     let encoded = entry.variants.get(variant);
-    if (encoded === undefined) entry.variants.set(variant, (encoded = new Array<Uint8Array | undefined>(entry.orders.length)));
+    if (encoded === undefined) {
+      // Clients use a handful of buffer sizes (512, 1232, 4096); one that varies its size per query must not grow the entry.
+      if (entry.variants.size >= VARIANTS_MAX) entry.variants.clear();
+      entry.variants.set(variant, (encoded = new Array<Uint8Array | undefined>(entry.orders.length)));
+    }
     const slot = entry.next;
     entry.next = slot + 1 === entry.orders.length ? 0 : slot + 1;
     let message = encoded[slot];

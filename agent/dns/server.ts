@@ -7,8 +7,8 @@
 //   await dns.close();
 //
 // Bounds, so that no client can make the server stall or grow: a TCP
-// connection may hold at most one partial message (64 KiB) and idles out
-// after 10 s; at most 256 TCP connections and 256 forwarded queries are open
+// connection may hold at most one partial message (64 KiB) and 1 MiB of
+// answers its client has not read, and idles out after 10 s; at most 256 TCP connections and 256 forwarded queries are open
 // at once (more are refused or answered SERVFAIL). A packet that throws
 // anywhere is counted and dropped, never allowed to reach the event loop.
 
@@ -21,6 +21,7 @@ import { Rcode, errorResponse, parseQuery } from './wire.ts';
 
 const TCP_IDLE_MS = 10_000;
 const TCP_CONNECTIONS_MAX = 256;
+const TCP_UNREAD_BYTES_MAX = 1024 * 1024;
 const FORWARDS_IN_FLIGHT_MAX = 256;
 const FORWARD_TIMEOUT_MS = 2_000;
 
@@ -108,6 +109,11 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     socket.on('error', () => socket.destroy());
     readFrames(socket, (message) => answer(message, 'tcp', (reply) => {
       if (socket.destroyed) return;
+      // A client that pipelines queries and never reads would make us buffer without end.
+      if (socket.writableLength > TCP_UNREAD_BYTES_MAX) {
+        socket.destroy();
+        return;
+      }
       const frame = Buffer.allocUnsafe(2 + reply.length);
       frame.writeUInt16BE(reply.length, 0);
       frame.set(reply, 2);
