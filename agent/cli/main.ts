@@ -13,7 +13,6 @@
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { resolveAdvertiseAddr } from '../config/agent-config.ts';
 import type { AgentConfig, RunningAgent, StartAgent } from '../config/agent-config.ts';
@@ -22,6 +21,7 @@ import {
 } from '../config/flags.ts';
 import type { FlagSpec, ParsedFlags } from '../config/flags.ts';
 import { AgentConnectionError, AgentHttpClient, resolveHttpAddress } from './http-client.ts';
+import { KV_COMMANDS } from './kv-commands.ts';
 import { CATALOG_COMMANDS } from './catalog.ts';
 
 export type CliIo = {
@@ -164,43 +164,7 @@ const COMMANDS: readonly Command[] = [
     description: 'Generates a new cluster key for -encrypt: 32 random bytes, base64-encoded.',
     run: runKeygen,
   },
-  {
-    name: 'kv',
-    synopsis: 'Interact with the key-value store',
-    usage: 'tribune kv <subcommand> [options] [args]',
-    description: 'Interact with the replicated key-value store: get, put and delete keys.',
-  },
-  {
-    name: 'kv get',
-    synopsis: 'Retrieves or lists data from the KV store',
-    usage: 'tribune kv get [options] KEY_OR_PREFIX',
-    description: 'Retrieves the value at the given key and prints it. With -recurse, prints every key under ' +
-      'the prefix as key:value.',
-    http: true,
-    flags: [
-      { name: 'recurse', kind: 'bool', usage: 'Recursively look at all keys prefixed with the given path.' },
-      { name: 'detailed', kind: 'bool', usage: 'Provide additional metadata about the key: indexes, flags, session.' },
-    ],
-    run: runKvGet,
-  },
-  {
-    name: 'kv put',
-    synopsis: 'Sets or updates data in the KV store',
-    usage: 'tribune kv put [options] KEY [DATA]',
-    description: 'Writes the data to the given key. DATA "-" reads standard input; "@path" reads a file. ' +
-      'Without DATA the key is written empty.',
-    http: true,
-    run: runKvPut,
-  },
-  {
-    name: 'kv delete',
-    synopsis: 'Removes data from the KV store',
-    usage: 'tribune kv delete [options] KEY_OR_PREFIX',
-    description: 'Removes the given key, or with -recurse every key under the prefix.',
-    http: true,
-    flags: [{ name: 'recurse', kind: 'bool', usage: 'Recursively delete all keys with the path.' }],
-    run: runKvDelete,
-  },
+  ...KV_COMMANDS,
   ...CATALOG_COMMANDS,
   {
     name: 'version',
@@ -555,97 +519,6 @@ async function runListPeers(context: CommandContext): Promise<number> {
 async function runKeygen(context: CommandContext): Promise<number> {
   if (!takesNoArguments(context)) return EXIT_ERROR;
   context.io.out(randomBytes(32).toString('base64'));
-  return EXIT_OK;
-}
-
-// ---------------------------------------------------------------------------
-// kv
-
-type KvPair = { Key: string; Value: string | null; Flags?: number; CreateIndex?: number; ModifyIndex?: number; LockIndex?: number; Session?: string };
-
-function kvPath(key: string): string {
-  return '/v1/kv/' + key.replace(/^\/+/, '').split('/').map(encodeURIComponent).join('/');
-}
-
-function kvValue(pair: KvPair): string {
-  return pair.Value === null ? '' : Buffer.from(pair.Value, 'base64').toString('utf8');
-}
-
-function oneKeyArgument(context: CommandContext, allowEmpty: boolean): string | undefined {
-  const [key, ...extra] = context.args;
-  if (key === undefined && allowEmpty) return '';
-  if (key === undefined) context.io.err('Missing KEY argument');
-  else if (extra.length > 0) context.io.err(`Too many arguments (expected 1, got ${context.args.length})`);
-  else return key;
-  return undefined;
-}
-
-async function runKvGet(context: CommandContext): Promise<number> {
-  const recurse = boolFlag(context.flags, 'recurse');
-  const key = oneKeyArgument(context, recurse);
-  if (key === undefined) return EXIT_ERROR;
-  let pairs: KvPair[];
-  try {
-    const response = await context.client.request('GET', kvPath(key), { query: { recurse }, acceptStatuses: [404] });
-    pairs = response.status === 404 ? [] : JSON.parse(response.body) as KvPair[];
-  } catch (error) {
-    return failure(context.io, 'Error querying KV', error);
-  }
-  if (recurse) {
-    for (const pair of pairs) context.io.out(boolFlag(context.flags, 'detailed') ? kvDetails(pair) + '\n' : `${pair.Key}:${kvValue(pair)}`);
-    return EXIT_OK;
-  }
-  const pair = pairs[0];
-  if (pair === undefined) { context.io.err(`Error! No key exists at: ${key}`); return EXIT_ERROR; }
-  context.io.out(boolFlag(context.flags, 'detailed') ? kvDetails(pair) : kvValue(pair));
-  return EXIT_OK;
-}
-
-function kvDetails(pair: KvPair): string {
-  return columnize([
-    ['CreateIndex', String(pair.CreateIndex ?? 0)],
-    ['Flags', String(pair.Flags ?? 0)],
-    ['Key', pair.Key],
-    ['LockIndex', String(pair.LockIndex ?? 0)],
-    ['ModifyIndex', String(pair.ModifyIndex ?? 0)],
-    ['Session', pair.Session || '-'],
-    ['Value', kvValue(pair)],
-  ]);
-}
-
-async function runKvPut(context: CommandContext): Promise<number> {
-  const [key, data, ...extra] = context.args;
-  if (key === undefined) { context.io.err('Missing KEY argument'); return EXIT_ERROR; }
-  if (extra.length > 0) { context.io.err(`Too many arguments (expected 1 or 2, got ${context.args.length})`); return EXIT_ERROR; }
-  let body: Buffer;
-  try {
-    if (data === '-') body = await context.io.readStdin();
-    else if (data?.startsWith('@')) body = await readFile(data.slice(1));
-    else body = Buffer.from(data ?? '', 'utf8');
-  } catch (error) {
-    context.io.err(`Failed to read data: ${(error as Error).message}`);
-    return EXIT_ERROR;
-  }
-  try {
-    const response = await context.client.request('PUT', kvPath(key), { body });
-    if (response.body.trim() === 'false') { context.io.err(`Error! Did not write to: ${key}`); return EXIT_ERROR; }
-  } catch (error) {
-    return failure(context.io, 'Error! Failed writing data', error);
-  }
-  context.io.out(`Success! Data written to: ${key}`);
-  return EXIT_OK;
-}
-
-async function runKvDelete(context: CommandContext): Promise<number> {
-  const recurse = boolFlag(context.flags, 'recurse');
-  const key = oneKeyArgument(context, recurse);
-  if (key === undefined) return EXIT_ERROR;
-  try {
-    await context.client.request('DELETE', kvPath(key), { query: { recurse } });
-  } catch (error) {
-    return failure(context.io, `Error! Did not delete key ${key}`, error);
-  }
-  context.io.out(recurse ? `Success! Deleted keys with prefix: ${key}` : `Success! Deleted key: ${key}`);
   return EXIT_OK;
 }
 

@@ -40,7 +40,7 @@ test('kv: set, get, keys, flags, cas and delete', async () => {
   assert.equal(all.map((pair) => pair.Key), ['client/app/name', 'client/app/port', 'client/other']);
   assert.equal(await consul.kv.keys('client/'), ['client/app/name', 'client/app/port', 'client/other']);
   assert.equal(await consul.kv.keys({ key: 'client/', separator: '/' }), ['client/app/', 'client/other']);
-  assert.is((await consul.kv.get({ key: 'client/app/name', raw: true }) as Buffer).toString(), 'tribune');
+  assert.is((await consul.kv.get({ key: 'client/app/name', raw: true }) as unknown as Buffer).toString(), 'tribune');
 
   // The agent answers `false`; consul@2 hands a false body back as undefined, so test for "not true".
   assert.is.not(await consul.kv.set({ key: 'client/app/name', value: 'stale', cas: name.ModifyIndex + 50 }), true);
@@ -109,7 +109,9 @@ class ClientLock {
     while (Date.now() < deadline) {
       if (await consul.kv.set({ key: this.key, value: this.session, acquire: this.session }) === true) return;
       // Held (or in lock-delay): block until the key changes, then try again.
-      const result = await consul.kv.get({ key: this.key, index, wait: '2s' }) as KvPair | undefined;
+      // index and wait are common options the client's typings leave out of kv.get.
+      const blocking = { key: this.key, index, wait: '2s' } as unknown as string;
+      const result = await consul.kv.get(blocking) as KvPair | undefined;
       if (result !== undefined && result.Session === undefined && index !== '0') await sleep(100); // released: lock-delay may still run
       index = String(result?.ModifyIndex ?? index);
     }

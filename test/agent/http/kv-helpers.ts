@@ -51,7 +51,9 @@ export function httpCall(ip: string, port: number, method: string, path: string,
       res.on('error', reject);
     });
     req.setTimeout(options.timeoutMs ?? 30_000, () => req.destroy(new Error(`${method} ${path}: no answer in ${options.timeoutMs ?? 30_000} ms`)));
-    req.on('error', reject);
+    // A server that refuses a large body answers before reading it and closes: the write may
+    // fail (EPIPE, ECONNRESET) while the answer is already on its way. Give it a moment.
+    req.on('error', (error) => setTimeout(() => reject(error), 200));
     if (options.body !== undefined) req.write(options.body);
     req.end();
   });
