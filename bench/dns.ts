@@ -133,7 +133,7 @@ async function main(): Promise<void> {
         const result = await measure(name, name === 'agent' && args.srv ? srvFile : queryFile, hostsFile, seconds, dir);
         const label = name === 'agent' && args.srv ? 'agent (SRV)' : name;
         results.set(label, [...(results.get(label) ?? []), result]);
-        console.log(`  round ${round + 1} ${label.padEnd(12)} ${Math.round(result.qps).toLocaleString('en')} q/s, latency ${result.latencyMs.toFixed(3)} ms (sd ${result.latencyStdMs.toFixed(3)}), lost ${result.lost} of ${result.completed + result.lost}`);
+        console.log(`  round ${round + 1} ${label.padEnd(12)} ${Math.round(result.qps).toLocaleString('en')} q/s, latency ${result.latencyMs.toFixed(3)} ms (sd ${result.latencyStdMs.toFixed(3)}), lost ${result.lost} of ${result.completed + result.lost}; load average ${loadavg()[0]!.toFixed(1)}`);
       }
     }
     console.log(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
