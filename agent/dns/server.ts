@@ -93,7 +93,16 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   };
 
   udp.on('message', (packet: Buffer, remote: RemoteInfo) => {
-    answer(packet, 'udp', (reply) => udp.send(reply, remote.port, remote.address));
+    // The hot path: a cached answer goes straight back, without the closure the slower cases need.
+    let reply: Uint8Array | 'forward' | null | Promise<void>;
+    try {
+      reply = options.responder.respond(packet, 'udp');
+    } catch (error) {
+      internalError(error);
+      return;
+    }
+    if (reply instanceof Uint8Array) udp.send(reply, remote.port, remote.address);
+    else if (reply !== null) answer(packet, 'udp', (later) => udp.send(later, remote.port, remote.address));
   });
   udp.on('error', (error) => options.log('warn', `DNS UDP socket: ${error.message}`));
 
