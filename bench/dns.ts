@@ -19,7 +19,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -105,7 +105,8 @@ async function serveDns2(port: number): Promise<void> {
 
 // ---------------------------------------------------------------- the run
 
-type Result = { qps: number; latencyMs: number; latencyStdMs: number; lost: number; completed: number };
+/** `cpuQps`: answered queries per second of the server's own CPU time (user + system, from /proc): what one core would serve, steadier than qps on a shared machine. */
+type Result = { qps: number; latencyMs: number; latencyStdMs: number; lost: number; completed: number; cpuQps: number };
 
 async function main(): Promise<void> {
   for (const tool of ['dnsperf', 'dnsmasq']) {
@@ -133,25 +134,28 @@ async function main(): Promise<void> {
         const result = await measure(name, name === 'agent' && args.srv ? srvFile : queryFile, hostsFile, seconds, dir);
         const label = name === 'agent' && args.srv ? 'agent (SRV)' : name;
         results.set(label, [...(results.get(label) ?? []), result]);
-        console.log(`  round ${round + 1} ${label.padEnd(12)} ${Math.round(result.qps).toLocaleString('en')} q/s, latency ${result.latencyMs.toFixed(3)} ms (sd ${result.latencyStdMs.toFixed(3)}), lost ${result.lost} of ${result.completed + result.lost}; load average ${loadavg()[0]!.toFixed(1)}`);
+        console.log(`  round ${round + 1} ${label.padEnd(12)} ${Math.round(result.qps).toLocaleString('en')} q/s, latency ${result.latencyMs.toFixed(3)} ms (sd ${result.latencyStdMs.toFixed(3)}), ${Math.round(result.cpuQps).toLocaleString('en')} q per CPU-s, lost ${result.lost} of ${result.completed + result.lost}; load average ${loadavg()[0]!.toFixed(1)}`);
       }
     }
     console.log(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    console.log('\n| server | queries/s (median) | min–max | mean latency ms | lost |');
-    console.log('| --- | ---: | ---: | ---: | ---: |');
+    console.log('\n| server | queries/s (median) | min–max | mean latency ms | queries per CPU-second (median) | lost |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+    const cpuMedians = new Map<string, number>();
     const medians = new Map<string, number>();
     for (const [label, list] of results) {
       const sorted = list.map((r) => r.qps).sort((a, b) => a - b);
       const median = sorted[Math.floor(sorted.length / 2)]!;
       medians.set(label, median);
       const latency = list.map((r) => r.latencyMs).sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
-      console.log(`| ${label} | ${Math.round(median).toLocaleString('en')} | ${Math.round(sorted[0]!).toLocaleString('en')}–${Math.round(sorted.at(-1)!).toLocaleString('en')} | ${latency.toFixed(3)} | ${list.reduce((s, r) => s + r.lost, 0)} |`);
+      const cpu = list.map((r) => r.cpuQps).sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
+      cpuMedians.set(label, cpu);
+      console.log(`| ${label} | ${Math.round(median).toLocaleString('en')} | ${Math.round(sorted[0]!).toLocaleString('en')}–${Math.round(sorted.at(-1)!).toLocaleString('en')} | ${latency.toFixed(3)} | ${Math.round(cpu).toLocaleString('en')} | ${list.reduce((s, r) => s + r.lost, 0)} |`);
     }
     const agent = medians.get('agent') ?? medians.get('agent (SRV)');
     if (agent !== undefined) {
       for (const other of ['dnsmasq', 'dns2']) {
         const value = medians.get(other);
-        if (value !== undefined) console.log(`agent / ${other}: ${(agent / value).toFixed(2)}`);
+        if (value !== undefined) console.log(`agent / ${other}: ${(agent / value).toFixed(2)} in queries/s, ${((cpuMedians.get('agent') ?? cpuMedians.get('agent (SRV)')!) / cpuMedians.get(other)!).toFixed(2)} in queries per CPU-second`);
       }
     }
   } finally {
@@ -164,7 +168,9 @@ async function measure(name: ServerName, queryFile: string, hostsFile: string, s
   const child = startServer(name, port, hostsFile, dir);
   try {
     await ready(child, name, port);
+    const cpuBefore = cpuSeconds(child.pid!);
     const run = spawnSync('dnsperf', ['-s', HOST, '-p', String(port), '-d', queryFile, '-l', String(seconds), '-q', '100', '-c', '4', '-t', '2'], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+    const cpuUsed = cpuSeconds(child.pid!) - cpuBefore;
     const output = run.stdout + run.stderr;
     const number = (pattern: RegExp) => Number(pattern.exec(output)?.[1] ?? NaN);
     const result: Result = {
@@ -173,7 +179,9 @@ async function measure(name: ServerName, queryFile: string, hostsFile: string, s
       latencyStdMs: number(/Latency StdDev \(s\):\s+([\d.]+)/) * 1000,
       completed: number(/Queries completed:\s+(\d+)/),
       lost: number(/Queries lost:\s+(\d+)/),
+      cpuQps: 0,
     };
+    result.cpuQps = result.completed / cpuUsed;
     if (Number.isNaN(result.qps)) throw new Error(`dnsperf against ${name} printed no result:\n${output}`);
     const noErrors = /Response codes:\s+NOERROR (\d+) \(100\.00%\)/.test(output);
     if (!noErrors) console.log(`  warning: not every answer from ${name} was NOERROR:\n${/Response codes:.*/.exec(output)?.[0]}`);
@@ -181,6 +189,15 @@ async function measure(name: ServerName, queryFile: string, hostsFile: string, s
   } finally {
     await stopServer(child);
   }
+}
+
+/** CPU time a process has used, user + system, in seconds (Linux /proc). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // After "pid (comm) ": state is field 0, utime field 11, stime field 12 (proc(5): fields 14 and 15), in clock ticks.
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const hertz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  return ticks / hertz;
 }
 
 function startServer(name: ServerName, port: number, hostsFile: string, dir: string): ChildProcess {
