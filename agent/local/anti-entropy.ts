@@ -52,6 +52,8 @@ export const SYNC_INTERVAL_MS_DEFAULT = 60_000;
 const LEADER_POLL_MS_DEFAULT = 1_000;
 const RETRY_MIN_MS_DEFAULT = 500;
 const RETRY_MAX_MS_DEFAULT = 30_000;
+/** How long stop() waits for a sync in flight. */
+const STOP_WAIT_MS = 1_000;
 /** The catalog's limit of checks per registration (protocol/state-commands.ts maxChecksPerRegister). */
 const CHECKS_PER_REGISTER_MAX = 64;
 
@@ -100,7 +102,8 @@ export class AntiEntropy {
     this.state.off('change', this.onChange);
     for (const timer of [this.retryTimer, this.periodicTimer]) if (timer) clearTimeout(timer);
     if (this.leaderTimer) clearInterval(this.leaderTimer);
-    await this.running;
+    // A sync in flight may be waiting for a quorum that is gone; it ends on its own (its result no longer matters).
+    await Promise.race([this.running, new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
   }
 
   requestPartial(): void {

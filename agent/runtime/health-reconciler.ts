@@ -155,6 +155,8 @@ const RECONCILE_INTERVAL_MS_DEFAULT = 30_000;
 const REAP_GRACE_MS_DEFAULT = 60_000;
 const RETRY_MS_DEFAULT = 1_000;
 const MAX_IN_FLIGHT_DEFAULT = 128;
+/** How long stop() waits for a pass in flight. */
+const STOP_WAIT_MS = 1_000;
 
 export class HealthReconciler {
   private readonly options: HealthReconcilerOptions;
@@ -188,7 +190,8 @@ export class HealthReconciler {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.unsubscribe?.();
-    await this.running;
+    // A pass in flight may be waiting for a quorum that is gone; it ends on its own.
+    await Promise.race([this.running, new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
   }
 
   /** Ask for a pass as soon as possible (a membership event). */
