@@ -17,7 +17,7 @@ let agent: DevAgent;
 let scratch: string;
 
 test.before(async () => {
-  agent = await startDevAgent({ ip: '127.0.0.60', httpPort: 19560, node: 'kv-cli' });
+  agent = await startDevAgent({ ip: '127.0.0.60', node: 'kv-cli' });
   scratch = mkdtempSync(join(tmpdir(), 'tribune-kv-cli-'));
 });
 test.after(async () => {

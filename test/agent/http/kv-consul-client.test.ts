@@ -18,7 +18,7 @@ let agent: DevAgent;
 let consul: Consul;
 
 test.before(async () => {
-  agent = await startDevAgent({ ip: '127.0.0.57', httpPort: 19557, node: 'consul-client' });
+  agent = await startDevAgent({ ip: '127.0.0.57', node: 'consul-client' });
   consul = new Consul({ host: agent.ip, port: agent.httpPort });
 });
 test.after(async () => {

@@ -11,7 +11,7 @@ import type { DevAgent } from './kv-helpers.ts';
 let agent: DevAgent;
 
 test.before(async () => {
-  agent = await startDevAgent({ ip: '127.0.0.54', httpPort: 19554, node: 'kv-endpoints' });
+  agent = await startDevAgent({ ip: '127.0.0.54', node: 'kv-endpoints' });
 });
 test.after(async () => {
   await agent?.stop();

@@ -3,16 +3,18 @@
 // a raw HTTP helper that reports status, headers and body without throwing
 // for an HTTP answer.
 //
-//   const agent = await startDevAgent({ ip: '127.0.0.54', httpPort: 19554, node: 'kv-test' });
+//   const agent = await startDevAgent({ ip: '127.0.0.54', node: 'kv-test' });
 //   const answer = await agent.request('PUT', '/v1/kv/a', { body: 'x' });
 //   await agent.stop();
 //
-// Each test file takes its own address and port so that files running side by
-// side never meet: 127.0.0.54–60, HTTP ports 19554–19560.
+// Each test file takes its own loopback address (127.0.0.54–60), and the ports
+// are free ones picked at start, so that neither files running side by side nor
+// two runs of the same file (two people testing at once) ever meet.
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
+import { createServer } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 
 const CLI = new URL('../../../bin/tribune.js', import.meta.url).pathname;
@@ -68,11 +70,28 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-/** Start `tribune agent -dev` and wait until it leads and its node can hold sessions (serfHealth registered). */
-export async function startDevAgent(options: { ip: string; httpPort: number; node: string; extraArgs?: string[] }): Promise<DevAgent> {
-  const { ip, httpPort, node } = options;
+/** A port nobody listens on at `ip` right now (the kernel's pick). */
+export function freePort(ip: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, ip, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Start `tribune agent -dev` on `ip` with free HTTP and mesh ports, and wait
+ * until it leads and its node can hold sessions (serfHealth registered).
+ */
+export async function startDevAgent(options: { ip: string; node: string; extraArgs?: string[] }): Promise<DevAgent> {
+  const { ip, node } = options;
+  const httpPort = await freePort(ip);
+  const meshPort = await freePort(ip);
   const child = spawn(process.execPath, [
-    CLI, 'agent', '-dev', '-node', node, '-bind', ip, '-client', ip, '-http-port', String(httpPort), '-dns-port', '-1',
+    CLI, 'agent', '-dev', '-node', node, '-bind', ip, '-port', String(meshPort), '-client', ip, '-http-port', String(httpPort), '-dns-port', '-1',
     '-log-level', 'info', ...(options.extraArgs ?? []),
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
@@ -111,7 +130,7 @@ export async function startDevAgent(options: { ip: string; httpPort: number; nod
     if (child.exitCode !== null) break;
     try {
       const answer = await request('PUT', '/v1/session/create', { body: '{"Name":"readiness"}' });
-      if (answer.status === 200) {
+      if (answer.status === 200 && child.exitCode === null) {
         const id = (JSON.parse(answer.text) as { ID: string }).ID;
         await request('PUT', `/v1/session/destroy/${id}`);
         return agent;

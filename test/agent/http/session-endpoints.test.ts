@@ -11,7 +11,7 @@ import type { DevAgent } from './kv-helpers.ts';
 let agent: DevAgent;
 
 test.before(async () => {
-  agent = await startDevAgent({ ip: '127.0.0.56', httpPort: 19556, node: 'session-endpoints' });
+  agent = await startDevAgent({ ip: '127.0.0.56', node: 'session-endpoints' });
 });
 test.after(async () => {
   await agent?.stop();

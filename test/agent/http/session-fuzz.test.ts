@@ -16,7 +16,7 @@ const BODIES = Number(process.env.TRIBUNE_FUZZ_BODIES ?? 1_200);
 let agent: DevAgent;
 
 test.before(async () => {
-  agent = await startDevAgent({ ip: '127.0.0.59', httpPort: 19559, node: 'session-fuzz' });
+  agent = await startDevAgent({ ip: '127.0.0.59', node: 'session-fuzz' });
 });
 test.after(async () => {
   await agent?.stop();

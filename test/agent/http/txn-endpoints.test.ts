@@ -10,7 +10,7 @@ import type { DevAgent } from './kv-helpers.ts';
 let agent: DevAgent;
 
 test.before(async () => {
-  agent = await startDevAgent({ ip: '127.0.0.55', httpPort: 19555, node: 'txn-endpoints' });
+  agent = await startDevAgent({ ip: '127.0.0.55', node: 'txn-endpoints' });
 });
 test.after(async () => {
   await agent?.stop();

@@ -16,7 +16,7 @@ const BODIES = Number(process.env.TRIBUNE_FUZZ_BODIES ?? 1_200);
 let agent: DevAgent;
 
 test.before(async () => {
-  agent = await startDevAgent({ ip: '127.0.0.58', httpPort: 19558, node: 'txn-fuzz' });
+  agent = await startDevAgent({ ip: '127.0.0.58', node: 'txn-fuzz' });
 });
 test.after(async () => {
   await agent?.stop();
