@@ -44,7 +44,7 @@ export type DnsServer = {
 
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
   const family = isIPv6(options.host) ? 'udp6' : 'udp4';
-  const udp = createSocket({ type: family, recvBufferSize: 4 * 1024 * 1024, sendBufferSize: 4 * 1024 * 1024 });
+  let udp = createSocket({ type: family, recvBufferSize: 4 * 1024 * 1024, sendBufferSize: 4 * 1024 * 1024 });
   const recursors = options.recursors.map(parseRecursor);
   const state = { internalErrors: 0, forwards: 0, closed: false };
   const loggedErrors = new Set<string>();
@@ -92,7 +92,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     ).finally(() => state.forwards--);
   };
 
-  udp.on('message', (packet: Buffer, remote: RemoteInfo) => {
+  const listenUdp = () => udp.on('message', (packet: Buffer, remote: RemoteInfo) => {
     // The hot path: a cached answer goes straight back, without the closure the slower cases need.
     let reply: Uint8Array | 'forward' | null | Promise<void>;
     try {
@@ -103,8 +103,8 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     }
     if (reply instanceof Uint8Array) udp.send(reply, remote.port, remote.address);
     else if (reply !== null) answer(packet, 'udp', (later) => udp.send(later, remote.port, remote.address));
-  });
-  udp.on('error', (error) => options.log('warn', `DNS UDP socket: ${error.message}`));
+  }).on('error', (error) => options.log('warn', `DNS UDP socket: ${error.message}`));
+  listenUdp();
 
   const connections = new Set<TcpSocket>();
   const tcp: Server = createServer({ allowHalfOpen: false, noDelay: true }, (socket) => {
@@ -131,25 +131,33 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   });
   tcp.on('error', (error) => options.log('warn', `DNS TCP listener: ${error.message}`));
 
-  await new Promise<void>((resolve, reject) => {
-    udp.once('error', reject);
-    udp.bind(options.port, options.host, () => {
-      udp.off('error', reject);
-      resolve();
-    });
-  });
-  const port = udp.address().port;
-  try {
+  // With port 0 the kernel picks a free UDP port, which TCP may have in use: pick again (a few times).
+  let port = 0;
+  for (let attempt = 1; ; attempt++) {
     await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
-      tcp.listen(port, options.host, () => {
-        tcp.off('error', reject);
+      udp.once('error', reject);
+      udp.bind(options.port, options.host, () => {
+        udp.off('error', reject);
         resolve();
       });
     });
-  } catch (error) {
-    udp.close();
-    throw error;
+    port = udp.address().port;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(port, options.host, () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+      break;
+    } catch (error) {
+      const retry = options.port === 0 && (error as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 10;
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
+      if (!retry) throw error;
+      udp = createSocket({ type: family, recvBufferSize: 4 * 1024 * 1024, sendBufferSize: 4 * 1024 * 1024 });
+      listenUdp();
+    }
   }
 
   return {
