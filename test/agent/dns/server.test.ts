@@ -54,8 +54,10 @@ test('with recursors, names outside the domain are relayed upstream and the answ
   const upstreamPort = (upstream.addresses().udp as { port: number }).port;
   const fixture = new DnsFixture({ recursors: true });
   fixture.register({ node: 'node-a', address: '10.5.0.1', service: 'web' });
-  const server = await startDnsServer({ host: '127.0.0.1', port: 0, responder: fixture.responder, recursors: [`127.0.0.1:${upstreamPort}`], log: () => {} });
+  // Started inside try: if it failed, the upstream must still be closed or its socket keeps the test process alive.
+  let server: Awaited<ReturnType<typeof startDnsServer>> | undefined;
   try {
+    server = await startDnsServer({ host: '127.0.0.1', port: 0, responder: fixture.responder, recursors: [`127.0.0.1:${upstreamPort}`], log: () => {} });
     const udp = dns2.UDPClient({ dns: '127.0.0.1', port: server.port, timeout: 3_000 } as never);
     const outside = await udp('example.org');
     assert.is((outside.answers[0] as unknown as Address).address, '192.0.2.53');
@@ -63,7 +65,7 @@ test('with recursors, names outside the domain are relayed upstream and the answ
     const inside = await udp('web.service.consul');
     assert.is((inside.answers[0] as unknown as Address).address, '10.5.0.1');
   } finally {
-    await server.close();
+    await server?.close();
     await upstream.close();
   }
 });
