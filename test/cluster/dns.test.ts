@@ -2,7 +2,8 @@
 // services registered through each agent's HTTP API, some failing, queried
 // with Debian's `dig` and with the dns2 client on every agent. Then one agent
 // is killed and its instances leave the answers within one failure-detection
-// time (the leader's serfHealth reconciler marks its node critical).
+// time (the leader's serfHealth reconciler marks its node critical). Last, the same
+// addresses with one Raft voter: agents without a replica answer DNS too.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -20,8 +21,16 @@ const [first, second, third] = cluster.agents as [AgentProcess, AgentProcess, Ag
 const haveDig = spawnSync('dig', ['-v'], { encoding: 'utf8' }).status === 0;
 let catalogRegister = true;
 
+// Then the same addresses again with one Raft voter: the other two agents hold no replica and
+// answer DNS from copies fetched through the forwarding path and kept by blocking queries.
+const clientCluster = new TestCluster({
+  subnet: 0, first: 81, count: 3, httpPortBase: 19581, bootstrapExpect: 3,
+  extraArgs: ['-dns-port', String(DNS_PORT), '-raft-voters', '1'],
+});
+
 test.after(async () => {
   await cluster.cleanup();
+  await clientCluster.cleanup();
 });
 
 type Record = { address?: string; target?: string; port?: number; data?: string[] };
@@ -179,6 +188,26 @@ test('a killed agent\'s instances leave the answers within one failure-detection
   console.log(`instances of the killed agent left DNS answers after ${Date.now() - killedAt} ms`);
   // The survivors keep answering everything else.
   assert.equal(dig(first, 'web.service.consul'), ['127.10.0.1', '127.10.0.2', '127.10.0.3', '127.10.0.4']);
+});
+
+test('an agent without a replica answers DNS: the first query fetches from a Raft member, changes arrive by blocking query', async () => {
+  if (!catalogRegister) return;
+  await cluster.cleanup();
+  clientCluster.startAll();
+  const roles = await eventually(async () => {
+    const selves = await Promise.all(clientCluster.agents.map((agent) => clientCluster.get<{ Config: { Server: boolean } }>(agent, '/v1/agent/self')));
+    const nodes = await clientCluster.get<unknown[]>(clientCluster.agents[0]!, '/v1/catalog/nodes?stale').catch(() => []);
+    return selves.filter((self) => self.Config.Server).length === 1 && nodes.length === 3 && selves;
+  }, 60_000, () => clientCluster.logs(clientCluster.agents[0]!));
+  const client = clientCluster.agents[roles.findIndex((self) => !self.Config.Server)]!;
+  const register = (node: string, address: string) => clientCluster.put(client, '/v1/catalog/register', JSON.stringify({ Node: node, Address: address, Service: { ID: `svc-${node}`, Service: 'svc', Port: 80 } }));
+  assert.is((await register('x1', '127.20.0.1')).status, 200);
+  await eventually(() => dig(client, 'svc.service.consul').join() === '127.20.0.1', 10_000, () => clientCluster.logs(client, 20));
+  assert.is((await register('x2', '127.20.0.2')).status, 200);
+  await eventually(() => dig(client, 'svc.service.consul').length === 2, 10_000, () => `${dig(client, 'svc.service.consul')}`);
+  assert.equal(dig(client, 'x2.node.consul'), ['127.20.0.2']);
+  assert.equal(dig(client, '2.0.20.127.in-addr.arpa', 'PTR'), ['x2.node.dc1.consul.']);
+  assert.is(digHeader(client, 'nope.service.consul').status, 'NXDOMAIN');
 });
 
 test.run();
