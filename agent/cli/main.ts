@@ -167,6 +167,14 @@ const COMMANDS: readonly Command[] = [
   ...KV_COMMANDS,
   ...CATALOG_COMMANDS,
   {
+    name: 'sim',
+    synopsis: 'Simulates a cluster of agents in one process (sim run, replay, swarm)',
+    usage: 'tribune sim <subcommand> [options]',
+    description: 'Runs the agents\' real membership, Raft and state-machine cores on a virtual clock and a ' +
+      'simulated network, replayable from a seed. Run "tribune sim" for its subcommands and options.',
+    runRaw: async (args, io) => (await import('../../sim/cli.ts')).runSimCli(args, io),
+  },
+  {
     name: 'version',
     synopsis: 'Prints the Tribune version',
     usage: 'tribune version',
