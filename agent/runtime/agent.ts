@@ -20,6 +20,8 @@ import { registerAgentEndpoints } from '../http/agent-endpoints.ts';
 import { registerKvEndpoints } from '../http/kv-endpoints.ts';
 import { registerTxnEndpoints } from '../http/txn-endpoints.ts';
 import { registerSessionEndpoints } from '../http/session-endpoints.ts';
+import { registerEventEndpoints } from '../http/event-endpoints.ts';
+import { EventBus } from '../events/event-bus.ts';
 import { startAgentDns } from '../dns/dns.ts';
 import type { AgentDns } from '../dns/dns.ts';
 import { forwardedRequest, forwardingRouter, replyFromForwarded, serveForwarded } from '../http/forwarding.ts';
@@ -95,6 +97,8 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
   /** This agent's own services and checks, kept in the catalog by anti-entropy. */
   local: LocalAgent | null = null;
   private sessionReaper: SessionReaper | null = null;
+  /** User events (`tribune event`): gossiped, filtered here, the last 256 kept. */
+  events: EventBus | null = null;
   private readonly startedAt = Date.now();
 
   constructor(config: AgentConfig) {
@@ -197,6 +201,15 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
       await this.stop();
       throw error;
     });
+    const local = this.local;
+    this.events = new EventBus({
+      mesh: this.mesh,
+      datacenter: config.datacenter,
+      nodeName: config.nodeName,
+      localServices: () => Object.values(local.services()).map((service) => ({ service: service.Service, tags: service.Tags ?? [] })),
+      log: this.log.named('events'),
+    });
+    this.events.start();
     this.sessionReaper = new SessionReaper({
       state: this.stateMachine,
       isLeader: () => this.consensus.runtime?.isLeader() ?? false,
@@ -230,6 +243,7 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
           (router) => registerAgentServiceEndpoints(router, this.local!),
           (router) => registerTxnEndpoints(forwardingRouter(router, this), this),
           (router) => registerSessionEndpoints(router, this, { nodeName: this.config.nodeName, forwarder: this }),
+          (router) => registerEventEndpoints(router, { events: this.events!, meta: (index) => ({ ...this.queryMeta(), index }) }),
         ],
       });
       this.log('info', `HTTP API on http://${config.clientAddr}:${this.http.port}`);
@@ -290,6 +304,7 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
         await this.healthReconciler?.stop();
         await this.local?.stop();
         this.sessionReaper?.stop();
+        this.events?.stop();
         await this.consensus?.stop();
         await this.membership?.stop();
         await this.mesh?.stop();
