@@ -23,6 +23,7 @@ import type { FlagSpec, ParsedFlags } from '../config/flags.ts';
 import { AgentConnectionError, AgentHttpClient, resolveHttpAddress } from './http-client.ts';
 import { KV_COMMANDS } from './kv-commands.ts';
 import { CATALOG_COMMANDS } from './catalog.ts';
+import { EVENT_COMMANDS } from './event.ts';
 
 export type CliIo = {
   /** One line (or block) of normal output. */
@@ -166,6 +167,7 @@ const COMMANDS: readonly Command[] = [
   },
   ...KV_COMMANDS,
   ...CATALOG_COMMANDS,
+  ...EVENT_COMMANDS,
   {
     name: 'sim',
     synopsis: 'Simulates a cluster of agents in one process (sim run, replay, swarm)',
