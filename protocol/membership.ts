@@ -27,7 +27,7 @@
 // 2^53 - 1; strings are a varint length and UTF-8; booleans live in a flags byte
 // whose unused bits must be zero; tags are sorted by key. Every value has
 // exactly one encoding, so anything the decoder accepts re-encodes to the same
-// bytes.
+// bytes. The varint, string and bounds mechanics are protocol/binary.ts.
 //
 //   message    version:u8 type:u8 body
 //   Ping       seq target updates
@@ -41,8 +41,9 @@
 //   updates    count (type:u8 body)*          (only Alive, Suspect, Dead)
 //   tags       count (key value)*             (keys non-empty, strictly ascending)
 
-import { DecodeError, EncodeError } from './errors.ts';
-import type { DecodeReason } from './errors.ts';
+import { BinaryReader, GrowableBinaryWriter } from './binary.ts';
+import type { ReaderDialect } from './binary.ts';
+import { EncodeError } from './errors.ts';
 
 /** The version byte that starts every encoded membership message. Bump it when the layout changes. */
 export const MEMBERSHIP_CODEC_VERSION = 1;
@@ -183,16 +184,23 @@ const FLAG_NACK = 1;
 const FLAG_JOIN = 1;
 const FLAG_REPLY = 2;
 
-const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** A first guess at an encoding's size; the writer doubles it as needed. Probes and updates fit. */
+const WRITER_CAPACITY_BYTES = 128;
+
+/** This codec's wording of decode errors, unchanged since it had its own reader. */
+const MEMBERSHIP_DIALECT: ReaderDialect = Object.freeze({
+  truncatedVarint: 'before',
+  limitName: 'limit',
+  trailingBytes: 'bytes left after a complete message',
+});
 
 // ---------------------------------------------------------------- public API
 
 /** Encode one message. Throws EncodeError for a value that breaks a bound or would not decode back to itself. */
 export function encodeMembershipMessage(message: MembershipMessage, limits: MembershipCodecLimits = DEFAULT_MEMBERSHIP_LIMITS): Uint8Array {
-  const writer = new Writer(limits);
+  const writer = new GrowableBinaryWriter(WRITER_CAPACITY_BYTES);
   writer.u8(MEMBERSHIP_CODEC_VERSION);
-  writeMessage(writer, message);
+  writeMessage(writer, message, limits);
   const bytes = writer.finish();
   if (bytes.length > limits.maxMessageBytes) {
     throw new EncodeError('too-large', 'message', `${bytes.length} bytes exceed the limit of ${limits.maxMessageBytes}`);
@@ -202,25 +210,19 @@ export function encodeMembershipMessage(message: MembershipMessage, limits: Memb
 
 /** Decode one message. Any input yields a valid message that re-encodes to the same bytes, or throws DecodeError. */
 export function decodeMembershipMessage(bytes: Uint8Array, limits: MembershipCodecLimits = DEFAULT_MEMBERSHIP_LIMITS): MembershipMessage {
-  const reader = new Reader(bytes, limits);
-  if (bytes.length > limits.maxMessageBytes) {
-    reader.fail('too-large', `${bytes.length} bytes exceed the limit of ${limits.maxMessageBytes}`, 0);
-  }
-  const versionOffset = reader.pos;
-  const version = reader.u8('the version byte');
-  if (version !== MEMBERSHIP_CODEC_VERSION) {
-    reader.fail('unknown-version', `codec version ${version} is not ${MEMBERSHIP_CODEC_VERSION}`, versionOffset);
-  }
-  const message = readMessage(reader);
+  const reader = new BinaryReader(bytes, 'membership message', MEMBERSHIP_DIALECT);
+  reader.limitInput(limits.maxMessageBytes);
+  reader.version(MEMBERSHIP_CODEC_VERSION);
+  const message = readMessage(reader, limits);
   reader.finish();
   return message;
 }
 
 /** Encoded size of one update as it sits in a piggyback list (type byte included). The broadcast queue budgets with it. */
 export function encodedUpdateSize(update: MembershipUpdate, limits: MembershipCodecLimits = DEFAULT_MEMBERSHIP_LIMITS): number {
-  const writer = new Writer(limits);
-  writeMessage(writer, update);
-  return writer.finish().length;
+  const writer = new GrowableBinaryWriter(WRITER_CAPACITY_BYTES);
+  writeMessage(writer, update, limits);
+  return writer.position;
 }
 
 export function isMembershipUpdate(message: MembershipMessage): message is MembershipUpdate {
@@ -248,198 +250,113 @@ export function memberStateName(state: MemberState): 'alive' | 'suspect' | 'dead
 
 // ---------------------------------------------------------------- writing
 
-function writeMessage(writer: Writer, message: MembershipMessage): void {
+function writeMessage(writer: GrowableBinaryWriter, message: MembershipMessage, limits: MembershipCodecLimits): void {
   switch (message.type) {
     case MembershipMessageType.Ping:
       writer.u8(message.type);
-      writer.uint(message.seq, 'ping.seq');
-      writer.nodeId(message.target, 'ping.target');
-      writeUpdates(writer, message.updates, 'ping.updates');
+      writer.checkedUint(message.seq, 'ping.seq');
+      writeNodeId(writer, message.target, 'ping.target', limits);
+      writeUpdates(writer, message.updates, 'ping.updates', limits);
       return;
     case MembershipMessageType.Ack:
       writer.u8(message.type);
-      writer.uint(message.seq, 'ack.seq');
+      writer.checkedUint(message.seq, 'ack.seq');
       writer.u8(message.nack ? FLAG_NACK : 0);
-      writeUpdates(writer, message.updates, 'ack.updates');
+      writeUpdates(writer, message.updates, 'ack.updates', limits);
       return;
     case MembershipMessageType.PingReq:
       writer.u8(message.type);
-      writer.uint(message.seq, 'pingReq.seq');
-      writer.nodeId(message.target, 'pingReq.target');
-      writer.address(message.targetAddress, 'pingReq.targetAddress');
-      writer.nodeId(message.requester, 'pingReq.requester');
+      writer.checkedUint(message.seq, 'pingReq.seq');
+      writeNodeId(writer, message.target, 'pingReq.target', limits);
+      writeAddress(writer, message.targetAddress, 'pingReq.targetAddress', limits);
+      writeNodeId(writer, message.requester, 'pingReq.requester', limits);
       writer.u8(message.nack ? FLAG_NACK : 0);
-      if (message.timeoutMs > writer.limits.maxTimeoutMs) {
-        throw new EncodeError('too-large', 'pingReq.timeoutMs', `${message.timeoutMs} ms exceeds the limit of ${writer.limits.maxTimeoutMs}`);
+      if (message.timeoutMs > limits.maxTimeoutMs) {
+        throw new EncodeError('too-large', 'pingReq.timeoutMs', `${message.timeoutMs} ms exceeds the limit of ${limits.maxTimeoutMs}`);
       }
-      writer.uint(message.timeoutMs, 'pingReq.timeoutMs');
-      writeUpdates(writer, message.updates, 'pingReq.updates');
+      writer.checkedUint(message.timeoutMs, 'pingReq.timeoutMs');
+      writeUpdates(writer, message.updates, 'pingReq.updates', limits);
       return;
     case MembershipMessageType.Alive:
       writer.u8(message.type);
-      writer.nodeId(message.node, 'alive.node');
-      writer.uint(message.incarnation, 'alive.incarnation');
-      writer.address(message.address, 'alive.address');
-      writer.tags(message.tags, 'alive.tags');
+      writeNodeId(writer, message.node, 'alive.node', limits);
+      writer.checkedUint(message.incarnation, 'alive.incarnation');
+      writeAddress(writer, message.address, 'alive.address', limits);
+      writeTags(writer, message.tags, 'alive.tags', limits);
       return;
     case MembershipMessageType.Suspect:
     case MembershipMessageType.Dead: {
       const field = message.type === MembershipMessageType.Suspect ? 'suspect' : 'dead';
       writer.u8(message.type);
-      writer.nodeId(message.node, `${field}.node`);
-      writer.uint(message.incarnation, `${field}.incarnation`);
-      writer.nodeId(message.from, `${field}.from`);
+      writeNodeId(writer, message.node, `${field}.node`, limits);
+      writer.checkedUint(message.incarnation, `${field}.incarnation`);
+      writeNodeId(writer, message.from, `${field}.from`, limits);
       return;
     }
     case MembershipMessageType.PushPull:
-      writePushPull(writer, message);
+      writePushPull(writer, message, limits);
       return;
     default:
       throw new EncodeError('invalid-value', 'message.type', `${String((message as { type: unknown }).type)} is not a MembershipMessageType`);
   }
 }
 
-function writePushPull(writer: Writer, message: PushPull): void {
+function writePushPull(writer: GrowableBinaryWriter, message: PushPull, limits: MembershipCodecLimits): void {
   const members = message.members;
-  if (members.length > writer.limits.maxMembersPerPushPull) {
-    throw new EncodeError('too-large', 'pushPull.members', `${members.length} members exceed the limit of ${writer.limits.maxMembersPerPushPull}`);
+  if (members.length > limits.maxMembersPerPushPull) {
+    throw new EncodeError('too-large', 'pushPull.members', `${members.length} members exceed the limit of ${limits.maxMembersPerPushPull}`);
   }
   writer.u8(message.type);
   writer.u8((message.join ? FLAG_JOIN : 0) | (message.reply ? FLAG_REPLY : 0));
-  writer.uint(members.length, 'pushPull.members.length');
+  writer.checkedUint(members.length, 'pushPull.members.length');
   const seen = new Set<string>();
   for (const member of members) {
     if (seen.has(member.node)) throw new EncodeError('invalid-value', 'pushPull.members[].node', `node ${JSON.stringify(member.node)} is listed twice`);
     seen.add(member.node);
-    writer.nodeId(member.node, 'pushPull.members[].node');
-    writer.address(member.address, 'pushPull.members[].address');
-    writer.uint(member.incarnation, 'pushPull.members[].incarnation');
+    writeNodeId(writer, member.node, 'pushPull.members[].node', limits);
+    writeAddress(writer, member.address, 'pushPull.members[].address', limits);
+    writer.checkedUint(member.incarnation, 'pushPull.members[].incarnation');
     if (member.state !== 0 && member.state !== 1 && member.state !== 2 && member.state !== 3) {
       throw new EncodeError('invalid-value', 'pushPull.members[].state', `${String(member.state)} is not a MemberState`);
     }
     writer.u8(member.state);
-    writer.tags(member.tags, 'pushPull.members[].tags');
+    writeTags(writer, member.tags, 'pushPull.members[].tags', limits);
   }
 }
 
-function writeUpdates(writer: Writer, updates: MembershipUpdate[], field: string): void {
-  if (updates.length > writer.limits.maxUpdatesPerMessage) {
-    throw new EncodeError('too-large', field, `${updates.length} updates exceed the limit of ${writer.limits.maxUpdatesPerMessage}`);
+function writeUpdates(writer: GrowableBinaryWriter, updates: MembershipUpdate[], field: string, limits: MembershipCodecLimits): void {
+  if (updates.length > limits.maxUpdatesPerMessage) {
+    throw new EncodeError('too-large', field, `${updates.length} updates exceed the limit of ${limits.maxUpdatesPerMessage}`);
   }
-  writer.uint(updates.length, `${field}.length`);
+  writer.checkedUint(updates.length, `${field}.length`);
   for (const update of updates) {
     if (!isMembershipUpdate(update)) throw new EncodeError('invalid-value', `${field}[].type`, `${String((update as { type: unknown }).type)} is not an Alive, Suspect or Dead`);
-    writeMessage(writer, update);
+    writeMessage(writer, update, limits);
   }
 }
 
-/** A growable buffer; every write validates its value first. */
-class Writer {
-  readonly limits: MembershipCodecLimits;
-  private buffer = new Uint8Array(128);
-  private position = 0;
-
-  constructor(limits: MembershipCodecLimits) {
-    this.limits = limits;
-  }
-
-  private reserve(bytes: number): void {
-    if (this.position + bytes <= this.buffer.length) return;
-    let size = this.buffer.length * 2;
-    while (size < this.position + bytes) size *= 2;
-    const grown = new Uint8Array(size);
-    grown.set(this.buffer.subarray(0, this.position));
-    this.buffer = grown;
-  }
-
-  u8(value: number): void {
-    this.reserve(1);
-    this.buffer[this.position++] = value;
-  }
-
-  uint(value: number, field: string): void {
-    if (!Number.isSafeInteger(value) || value < 0) throw new EncodeError('invalid-number', field, `${value} is not a non-negative safe integer`);
-    this.reserve(8);
-    // Above 2^31 bit operators would truncate; divide until the value fits.
-    while (value > 0x7fffffff) {
-      this.buffer[this.position++] = (value % 0x80) | 0x80;
-      value = Math.floor(value / 0x80);
-    }
-    while (value >= 0x80) {
-      this.buffer[this.position++] = (value & 0x7f) | 0x80;
-      value >>>= 7;
-    }
-    this.buffer[this.position++] = value;
-  }
-
-  /** A length-prefixed UTF-8 string of at most `maxBytes`; returns its encoded size. */
-  string(value: string, field: string, maxBytes: number): number {
-    if (typeof value !== 'string') throw new EncodeError('invalid-value', field, `${String(value)} is not a string`);
-    if (isAscii(value)) {
-      // The common case (ids, addresses): no encoder call, no temporary.
-      if (value.length > maxBytes) throw new EncodeError('too-large', field, `${value.length} UTF-8 bytes exceed the limit of ${maxBytes}`);
-      const start = this.position;
-      this.uint(value.length, field);
-      this.reserve(value.length);
-      for (let i = 0; i < value.length; i++) this.buffer[this.position++] = value.charCodeAt(i);
-      return this.position - start;
-    }
-    if (hasLoneSurrogate(value)) throw new EncodeError('invalid-string', field, 'a lone UTF-16 surrogate has no UTF-8 form');
-    const bytes = textEncoder.encode(value);
-    if (bytes.length > maxBytes) throw new EncodeError('too-large', field, `${bytes.length} UTF-8 bytes exceed the limit of ${maxBytes}`);
-    const start = this.position;
-    this.uint(bytes.length, field);
-    this.reserve(bytes.length);
-    this.buffer.set(bytes, this.position);
-    this.position += bytes.length;
-    return this.position - start;
-  }
-
-  nodeId(value: string, field: string): void {
-    if (value === '') throw new EncodeError('invalid-value', field, 'the node id is empty');
-    this.string(value, field, this.limits.maxNodeIdBytes);
-  }
-
-  address(value: string, field: string): void {
-    this.string(value, field, this.limits.maxAddressBytes);
-  }
-
-  tags(tags: Tags, field: string): void {
-    const keys = Object.keys(tags).sort();
-    const start = this.position;
-    this.uint(keys.length, `${field}.length`);
-    for (const key of keys) {
-      if (key === '') throw new EncodeError('invalid-value', field, 'a tag key is empty');
-      const value = tags[key];
-      if (typeof value !== 'string') throw new EncodeError('invalid-value', `${field}.${key}`, 'a tag value is not a string');
-      this.string(key, `${field} key`, this.limits.maxTagsBytes);
-      this.string(value, `${field}.${key}`, this.limits.maxTagsBytes);
-    }
-    const size = this.position - start;
-    if (size > this.limits.maxTagsBytes) throw new EncodeError('too-large', field, `${size} bytes of tags exceed the limit of ${this.limits.maxTagsBytes}`);
-  }
-
-  finish(): Uint8Array {
-    return this.buffer.slice(0, this.position);
-  }
+function writeNodeId(writer: GrowableBinaryWriter, value: string, field: string, limits: MembershipCodecLimits): void {
+  if (value === '') throw new EncodeError('invalid-value', field, 'the node id is empty');
+  writer.checkedString(value, field, limits.maxNodeIdBytes);
 }
 
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
-  return true;
+function writeAddress(writer: GrowableBinaryWriter, value: string, field: string, limits: MembershipCodecLimits): void {
+  writer.checkedString(value, field, limits.maxAddressBytes);
 }
 
-/** A lone UTF-16 surrogate has no UTF-8 form: TextEncoder would silently turn it into U+FFFD. */
-function hasLoneSurrogate(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0xd800 || code > 0xdfff) continue;
-    if (code >= 0xdc00) return true;
-    const next = text.charCodeAt(i + 1);
-    if (!(next >= 0xdc00 && next <= 0xdfff)) return true;
-    i++;
+function writeTags(writer: GrowableBinaryWriter, tags: Tags, field: string, limits: MembershipCodecLimits): void {
+  const keys = Object.keys(tags).sort();
+  const start = writer.position;
+  writer.checkedUint(keys.length, `${field}.length`);
+  for (const key of keys) {
+    if (key === '') throw new EncodeError('invalid-value', field, 'a tag key is empty');
+    const value = tags[key];
+    if (typeof value !== 'string') throw new EncodeError('invalid-value', `${field}.${key}`, 'a tag value is not a string');
+    writer.checkedString(key, `${field} key`, limits.maxTagsBytes);
+    writer.checkedString(value, `${field}.${key}`, limits.maxTagsBytes);
   }
-  return false;
+  const size = writer.position - start;
+  if (size > limits.maxTagsBytes) throw new EncodeError('too-large', field, `${size} bytes of tags exceed the limit of ${limits.maxTagsBytes}`);
 }
 
 // ---------------------------------------------------------------- reading
@@ -449,66 +366,59 @@ const MEMBER_RECORD_BYTES_MIN = 2 + 1 + 1 + 1 + 1;
 /** Smallest encoded update: a Suspect with one-byte ids. */
 const UPDATE_BYTES_MIN = 1 + 2 + 1 + 2;
 
-function readMessage(reader: Reader): MembershipMessage {
+function readMessage(reader: BinaryReader, limits: MembershipCodecLimits): MembershipMessage {
   const typeOffset = reader.pos;
   const type = reader.u8('type');
   switch (type) {
     case MembershipMessageType.Ping: {
       const seq = reader.uint('ping seq');
-      const target = reader.nodeId('ping target');
-      const updates = readUpdates(reader);
+      const target = readNodeId(reader, 'ping target', limits);
+      const updates = readUpdates(reader, limits);
       return { type, seq, target, updates };
     }
     case MembershipMessageType.Ack: {
       const seq = reader.uint('ack seq');
       const flags = reader.flags('ack flags', FLAG_NACK);
-      const updates = readUpdates(reader);
+      const updates = readUpdates(reader, limits);
       return { type, seq, nack: (flags & FLAG_NACK) !== 0, updates };
     }
     case MembershipMessageType.PingReq: {
       const seq = reader.uint('pingReq seq');
-      const target = reader.nodeId('pingReq target');
-      const targetAddress = reader.address('pingReq targetAddress');
-      const requester = reader.nodeId('pingReq requester');
+      const target = readNodeId(reader, 'pingReq target', limits);
+      const targetAddress = readAddress(reader, 'pingReq targetAddress', limits);
+      const requester = readNodeId(reader, 'pingReq requester', limits);
       const flags = reader.flags('pingReq flags', FLAG_NACK);
       const timeoutOffset = reader.pos;
       const timeoutMs = reader.uint('pingReq timeoutMs');
-      if (timeoutMs > reader.limits.maxTimeoutMs) reader.fail('too-large', `timeoutMs ${timeoutMs} exceeds ${reader.limits.maxTimeoutMs}`, timeoutOffset);
-      const updates = readUpdates(reader);
+      if (timeoutMs > limits.maxTimeoutMs) reader.fail('too-large', `timeoutMs ${timeoutMs} exceeds ${limits.maxTimeoutMs}`, timeoutOffset);
+      const updates = readUpdates(reader, limits);
       return { type, seq, target, targetAddress, requester, nack: (flags & FLAG_NACK) !== 0, timeoutMs, updates };
     }
     case MembershipMessageType.Alive:
     case MembershipMessageType.Suspect:
     case MembershipMessageType.Dead:
-      return readUpdateBody(reader, type);
+      return readUpdateBody(reader, type, limits);
     case MembershipMessageType.PushPull:
-      return readPushPull(reader);
+      return readPushPull(reader, limits);
     default:
       return reader.fail('unknown-message-type', `type ${type} is not a membership message type`, typeOffset);
   }
 }
 
-function readUpdateBody(reader: Reader, type: 4 | 5 | 6): MembershipUpdate {
-  const node = reader.nodeId('update node');
+function readUpdateBody(reader: BinaryReader, type: 4 | 5 | 6, limits: MembershipCodecLimits): MembershipUpdate {
+  const node = readNodeId(reader, 'update node', limits);
   const incarnation = reader.uint('update incarnation');
   if (type === MembershipMessageType.Alive) {
-    const address = reader.address('alive address');
-    const tags = reader.tags('alive tags');
+    const address = readAddress(reader, 'alive address', limits);
+    const tags = readTags(reader, 'alive tags', limits);
     return { type, node, incarnation, address, tags };
   }
-  const from = reader.nodeId('update from');
+  const from = readNodeId(reader, 'update from', limits);
   return { type, node, incarnation, from };
 }
 
-function readUpdates(reader: Reader): MembershipUpdate[] {
-  const countOffset = reader.pos;
-  const count = reader.uint('update count');
-  if (count > reader.limits.maxUpdatesPerMessage) {
-    reader.fail('count-out-of-bounds', `${count} updates exceed the limit of ${reader.limits.maxUpdatesPerMessage}`, countOffset);
-  }
-  if (count * UPDATE_BYTES_MIN > reader.remaining()) {
-    reader.fail('count-out-of-bounds', `${count} updates cannot fit in the ${reader.remaining()} bytes left`, countOffset);
-  }
+function readUpdates(reader: BinaryReader, limits: MembershipCodecLimits): MembershipUpdate[] {
+  const count = reader.count('update count', 'updates', limits.maxUpdatesPerMessage, UPDATE_BYTES_MIN);
   const updates: MembershipUpdate[] = [];
   for (let i = 0; i < count; i++) {
     const typeOffset = reader.pos;
@@ -516,150 +426,61 @@ function readUpdates(reader: Reader): MembershipUpdate[] {
     if (type !== MembershipMessageType.Alive && type !== MembershipMessageType.Suspect && type !== MembershipMessageType.Dead) {
       reader.fail('unknown-message-type', `type ${type} cannot be piggybacked (only Alive, Suspect, Dead)`, typeOffset);
     }
-    updates.push(readUpdateBody(reader, type));
+    updates.push(readUpdateBody(reader, type, limits));
   }
   return updates;
 }
 
-function readPushPull(reader: Reader): PushPull {
+function readPushPull(reader: BinaryReader, limits: MembershipCodecLimits): PushPull {
   const flags = reader.flags('pushPull flags', FLAG_JOIN | FLAG_REPLY);
-  const countOffset = reader.pos;
-  const count = reader.uint('member count');
-  if (count > reader.limits.maxMembersPerPushPull) {
-    reader.fail('count-out-of-bounds', `${count} members exceed the limit of ${reader.limits.maxMembersPerPushPull}`, countOffset);
-  }
-  if (count * MEMBER_RECORD_BYTES_MIN > reader.remaining()) {
-    reader.fail('count-out-of-bounds', `${count} members cannot fit in the ${reader.remaining()} bytes left`, countOffset);
-  }
+  const count = reader.count('member count', 'members', limits.maxMembersPerPushPull, MEMBER_RECORD_BYTES_MIN);
   const members: MemberRecord[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < count; i++) {
     const nodeOffset = reader.pos;
-    const node = reader.nodeId('member node');
+    const node = readNodeId(reader, 'member node', limits);
     if (seen.has(node)) reader.fail('invalid-value', `node ${JSON.stringify(node)} is listed twice`, nodeOffset);
     seen.add(node);
-    const address = reader.address('member address');
+    const address = readAddress(reader, 'member address', limits);
     const incarnation = reader.uint('member incarnation');
     const stateOffset = reader.pos;
     const state = reader.u8('member state');
     if (state > MemberState.Left) reader.fail('invalid-value', `state ${state} is not a MemberState`, stateOffset);
-    const tags = reader.tags('member tags');
+    const tags = readTags(reader, 'member tags', limits);
     members.push({ node, address, incarnation, state: state as MemberState, tags });
   }
   return { type: MembershipMessageType.PushPull, join: (flags & FLAG_JOIN) !== 0, reply: (flags & FLAG_REPLY) !== 0, members };
 }
 
-class Reader {
-  readonly buffer: Uint8Array;
-  readonly limits: MembershipCodecLimits;
-  pos = 0;
+function readNodeId(reader: BinaryReader, field: string, limits: MembershipCodecLimits): string {
+  const offset = reader.pos;
+  const id = reader.string(field, limits.maxNodeIdBytes);
+  if (id === '') reader.fail('invalid-value', `${field} is empty`, offset);
+  return id;
+}
 
-  constructor(buffer: Uint8Array, limits: MembershipCodecLimits) {
-    this.buffer = buffer;
-    this.limits = limits;
-  }
+function readAddress(reader: BinaryReader, field: string, limits: MembershipCodecLimits): string {
+  return reader.string(field, limits.maxAddressBytes);
+}
 
-  fail(reason: DecodeReason, detail: string, offset: number): never {
-    throw new DecodeError(reason, 'membership message', detail, offset);
+function readTags(reader: BinaryReader, field: string, limits: MembershipCodecLimits): Tags {
+  const start = reader.pos;
+  const count = reader.uint(`${field} count`);
+  // Each pair takes at least three bytes: a one-byte key and an empty value.
+  if (count * 3 > reader.remaining() || count * 3 > limits.maxTagsBytes) {
+    reader.fail('count-out-of-bounds', `${count} tags cannot fit`, start);
   }
-
-  remaining(): number {
-    return this.buffer.length - this.pos;
+  const tags: Record<string, string> = {};
+  let previous = '';
+  for (let i = 0; i < count; i++) {
+    const keyOffset = reader.pos;
+    const key = reader.string(`${field} key`, limits.maxTagsBytes);
+    if (key === '') reader.fail('invalid-value', `${field} has an empty key`, keyOffset);
+    if (i > 0 && !(previous < key)) reader.fail('non-canonical', `${field} keys are not strictly ascending`, keyOffset);
+    previous = key;
+    // defineProperty: a key named "__proto__" is data, not the prototype.
+    Object.defineProperty(tags, key, { value: reader.string(`${field} value`, limits.maxTagsBytes), enumerable: true, writable: true, configurable: true });
   }
-
-  u8(field: string): number {
-    if (this.pos >= this.buffer.length) this.fail('truncated', `input ends before ${field}`, this.pos);
-    return this.buffer[this.pos++]!;
-  }
-
-  flags(field: string, known: number): number {
-    const offset = this.pos;
-    const flags = this.u8(field);
-    if ((flags & ~known) !== 0) this.fail('invalid-value', `${field} 0x${flags.toString(16)} has unknown bits set`, offset);
-    return flags;
-  }
-
-  /** A minimal LEB128 varint of at most 2^53 - 1. */
-  uint(field: string): number {
-    const start = this.pos;
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      const byte = this.u8(field);
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) {
-        if (byte === 0 && i > 0) this.fail('non-canonical', `${field} is a varint with a redundant zero byte`, start);
-        if (value > Number.MAX_SAFE_INTEGER) this.fail('unsafe-integer', `${field} exceeds 2^53 - 1`, start);
-        return value;
-      }
-      scale *= 0x80;
-    }
-    return this.fail('unsafe-integer', `${field} is a varint longer than 8 bytes`, start);
-  }
-
-  string(field: string, maxBytes: number): string {
-    const lengthOffset = this.pos;
-    const length = this.uint(`${field} length`);
-    if (length > maxBytes) this.fail('too-large', `${field} declares ${length} bytes, over the limit of ${maxBytes}`, lengthOffset);
-    if (length > this.remaining()) {
-      this.fail('length-out-of-bounds', `${field} declares ${length} bytes but only ${this.remaining()} remain`, lengthOffset);
-    }
-    const start = this.pos;
-    this.pos += length;
-    const buffer = this.buffer;
-    let ascii = true;
-    for (let i = start; i < start + length; i++) {
-      if (buffer[i]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) {
-      let text = '';
-      for (let i = start; i < start + length; i++) text += String.fromCharCode(buffer[i]!);
-      return text;
-    }
-    try {
-      return textDecoder.decode(buffer.subarray(start, start + length));
-    } catch {
-      return this.fail('invalid-utf8', `${field} is not well-formed UTF-8`, start);
-    }
-  }
-
-  nodeId(field: string): string {
-    const offset = this.pos;
-    const id = this.string(field, this.limits.maxNodeIdBytes);
-    if (id === '') this.fail('invalid-value', `${field} is empty`, offset);
-    return id;
-  }
-
-  address(field: string): string {
-    return this.string(field, this.limits.maxAddressBytes);
-  }
-
-  tags(field: string): Tags {
-    const start = this.pos;
-    const count = this.uint(`${field} count`);
-    // Each pair takes at least three bytes: a one-byte key and an empty value.
-    if (count * 3 > this.remaining() || count * 3 > this.limits.maxTagsBytes) {
-      this.fail('count-out-of-bounds', `${count} tags cannot fit`, start);
-    }
-    const tags: Record<string, string> = {};
-    let previous = '';
-    for (let i = 0; i < count; i++) {
-      const keyOffset = this.pos;
-      const key = this.string(`${field} key`, this.limits.maxTagsBytes);
-      if (key === '') this.fail('invalid-value', `${field} has an empty key`, keyOffset);
-      if (i > 0 && !(previous < key)) this.fail('non-canonical', `${field} keys are not strictly ascending`, keyOffset);
-      previous = key;
-      // defineProperty: a key named "__proto__" is data, not the prototype.
-      Object.defineProperty(tags, key, { value: this.string(`${field} value`, this.limits.maxTagsBytes), enumerable: true, writable: true, configurable: true });
-    }
-    if (this.pos - start > this.limits.maxTagsBytes) this.fail('too-large', `${field} take ${this.pos - start} bytes, over ${this.limits.maxTagsBytes}`, start);
-    return tags;
-  }
-
-  finish(): void {
-    if (this.pos !== this.buffer.length) this.fail('trailing-bytes', `${this.buffer.length - this.pos} bytes left after a complete message`, this.pos);
-  }
+  if (reader.pos - start > limits.maxTagsBytes) reader.fail('too-large', `${field} take ${reader.pos - start} bytes, over ${limits.maxTagsBytes}`, start);
+  return tags;
 }

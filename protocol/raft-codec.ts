@@ -9,6 +9,8 @@
 // the bytes; strings (node ids) are UTF-8. Booleans live in one flags byte.
 // Every value has exactly one encoding (varints must be minimal, unused flag
 // bits zero), so anything the decoder accepts re-encodes to the same bytes.
+// The varint, string and bounds mechanics are protocol/binary.ts; encoding is
+// a size pass (which validates) and one exactly sized BinaryWriter.
 //
 //   Entry        term, index, type:u8, data
 //   HardState    term, vote:string, commit
@@ -29,8 +31,9 @@
 // copies: decoding an Append of a thousand entries allocates no payload bytes.
 // The caller must not reuse the input buffer while the decoded value is alive.
 
-import { DecodeError, EncodeError } from './errors.ts';
-import type { DecodeReason } from './errors.ts';
+import { BinaryReader, BinaryWriter, bytesSize, loneSurrogateAt, uintSize, utf8Length, varintSize } from './binary.ts';
+import type { ReaderDialect } from './binary.ts';
+import { EncodeError } from './errors.ts';
 import { EMPTY_BYTES, isWireMessageType } from './raft.ts';
 import type { ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot } from './raft.ts';
 
@@ -71,21 +74,24 @@ const FLAGS_KNOWN = FLAG_REJECT | FLAG_SNAPSHOT_DONE | FLAG_HAS_SNAPSHOT;
 /** Smallest possible encoded Entry: four one-byte fields (term, index, type, empty data). */
 const ENTRY_BYTES_MIN = 4;
 
-const textEncoder = new TextEncoder();
-// fatal: malformed UTF-8 throws instead of becoming U+FFFD; ignoreBOM: a leading
-// U+FEFF is part of the id, not stripped (stripping it would break re-encoding).
-const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** This codec's wording of decode errors (unchanged since it had its own reader), and decoded empty fields as the shared EMPTY_BYTES. */
+const RAFT_DIALECT: ReaderDialect = Object.freeze({
+  truncatedVarint: 'inside',
+  limitName: 'node id limit',
+  trailingBytes: 'bytes left after a complete value',
+  emptyBytes: EMPTY_BYTES,
+});
 
 // ---------------------------------------------------------------- public API
 
 export function encodeEntry(entry: Entry, headroomBytes = 0): Uint8Array {
-  const writer = new Writer(headroomBytes + entrySize(entry, 'entry'), headroomBytes);
+  const writer = new BinaryWriter(headroomBytes + entrySize(entry, 'entry'), headroomBytes);
   writeEntry(writer, entry);
-  return writer.finish();
+  return writer.finish('raft codec');
 }
 
 export function decodeEntry(bytes: Uint8Array, limits: CodecLimits = DEFAULT_CODEC_LIMITS): Entry {
-  const reader = new Reader(bytes, 'raft Entry', limits);
+  const reader = new BinaryReader(bytes, 'raft Entry', RAFT_DIALECT);
   const entry = readEntry(reader);
   reader.finish();
   return entry;
@@ -93,45 +99,45 @@ export function decodeEntry(bytes: Uint8Array, limits: CodecLimits = DEFAULT_COD
 
 export function encodeHardState(state: HardState, headroomBytes = 0, limits: CodecLimits = DEFAULT_CODEC_LIMITS): Uint8Array {
   const size = uintSize(state.term, 'hardState.term') + stringSize(state.vote, 'hardState.vote', limits) + uintSize(state.commit, 'hardState.commit');
-  const writer = new Writer(headroomBytes + size, headroomBytes);
+  const writer = new BinaryWriter(headroomBytes + size, headroomBytes);
   writer.uint(state.term);
-  writer.string(state.vote);
+  writeString(writer, state.vote);
   writer.uint(state.commit);
-  return writer.finish();
+  return writer.finish('raft codec');
 }
 
 export function decodeHardState(bytes: Uint8Array, limits: CodecLimits = DEFAULT_CODEC_LIMITS): HardState {
-  const reader = new Reader(bytes, 'raft HardState', limits);
+  const reader = new BinaryReader(bytes, 'raft HardState', RAFT_DIALECT);
   const term = reader.uint('term');
-  const vote = reader.string('vote');
+  const vote = reader.string('vote', limits.maxNodeIdBytes);
   const commit = reader.uint('commit');
   reader.finish();
   return { term, vote, commit };
 }
 
 export function encodeConfState(conf: ConfState, headroomBytes = 0, limits: CodecLimits = DEFAULT_CODEC_LIMITS): Uint8Array {
-  const writer = new Writer(headroomBytes + confStateSize(conf, 'confState', limits), headroomBytes);
+  const writer = new BinaryWriter(headroomBytes + confStateSize(conf, 'confState', limits), headroomBytes);
   writeConfState(writer, conf);
-  return writer.finish();
+  return writer.finish('raft codec');
 }
 
 export function decodeConfState(bytes: Uint8Array, limits: CodecLimits = DEFAULT_CODEC_LIMITS): ConfState {
-  const reader = new Reader(bytes, 'raft ConfState', limits);
-  const conf = readConfState(reader);
+  const reader = new BinaryReader(bytes, 'raft ConfState', RAFT_DIALECT);
+  const conf = readConfState(reader, limits);
   reader.finish();
   return conf;
 }
 
 /** Metadata and data in one value. `headroomBytes` lets storage put its checksum in front without copying a large snapshot again. */
 export function encodeSnapshot(snapshot: Snapshot, headroomBytes = 0, limits: CodecLimits = DEFAULT_CODEC_LIMITS): Uint8Array {
-  const writer = new Writer(headroomBytes + snapshotSize(snapshot, 'snapshot', limits), headroomBytes);
+  const writer = new BinaryWriter(headroomBytes + snapshotSize(snapshot, 'snapshot', limits), headroomBytes);
   writeSnapshot(writer, snapshot);
-  return writer.finish();
+  return writer.finish('raft codec');
 }
 
 export function decodeSnapshot(bytes: Uint8Array, limits: CodecLimits = DEFAULT_CODEC_LIMITS): Snapshot {
-  const reader = new Reader(bytes, 'raft Snapshot', limits);
-  const snapshot = readSnapshot(reader);
+  const reader = new BinaryReader(bytes, 'raft Snapshot', RAFT_DIALECT);
+  const snapshot = readSnapshot(reader, limits);
   reader.finish();
   return snapshot;
 }
@@ -142,24 +148,24 @@ export function encodeConfChange(change: ConfChange, limits: CodecLimits = DEFAU
   }
   if (change.nodeId.length === 0) throw new EncodeError('invalid-value', 'confChange.nodeId', 'the node id is empty');
   const size = 2 + stringSize(change.nodeId, 'confChange.nodeId', limits) + bytesSize(change.context);
-  const writer = new Writer(size, 0);
+  const writer = new BinaryWriter(size, 0);
   writer.u8(RAFT_CODEC_VERSION);
   writer.u8(change.type);
-  writer.string(change.nodeId);
+  writeString(writer, change.nodeId);
   writer.bytes(change.context);
-  return writer.finish();
+  return writer.finish('raft codec');
 }
 
 export function decodeConfChange(bytes: Uint8Array, limits: CodecLimits = DEFAULT_CODEC_LIMITS): ConfChange {
-  const reader = new Reader(bytes, 'raft ConfChange', limits);
-  reader.version();
+  const reader = new BinaryReader(bytes, 'raft ConfChange', RAFT_DIALECT);
+  reader.version(RAFT_CODEC_VERSION);
   const typeOffset = reader.pos;
   const type = reader.u8('type');
   if (type > 2) reader.fail('invalid-value', `type ${type} is not a ConfChangeType`, typeOffset);
   const idOffset = reader.pos;
-  const nodeId = reader.string('nodeId');
+  const nodeId = reader.string('nodeId', limits.maxNodeIdBytes);
   if (nodeId.length === 0) reader.fail('invalid-value', 'nodeId is empty', idOffset);
-  const context = reader.bytes('context');
+  const context = reader.bytesView('context');
   reader.finish();
   return { type: type as ConfChangeType, nodeId, context };
 }
@@ -196,11 +202,11 @@ export function encodeMessage(message: Message, limits: CodecLimits = DEFAULT_CO
   if (size > limits.maxMessageBytes) {
     throw new EncodeError('too-large', 'message', `${size} bytes exceed the limit of ${limits.maxMessageBytes}`);
   }
-  const writer = new Writer(size, 0);
+  const writer = new BinaryWriter(size, 0);
   writer.u8(RAFT_CODEC_VERSION);
   writer.u8(message.type);
-  writer.string(message.from);
-  writer.string(message.to);
+  writeString(writer, message.from);
+  writeString(writer, message.to);
   writer.uint(message.term);
   writer.uint(message.logTerm);
   writer.uint(message.index);
@@ -213,42 +219,31 @@ export function encodeMessage(message: Message, limits: CodecLimits = DEFAULT_CO
   writer.uint(entries.length);
   for (let i = 0; i < entries.length; i++) writeEntry(writer, entries[i]!);
   if (message.snapshot !== null) writeSnapshot(writer, message.snapshot);
-  return writer.finish();
+  return writer.finish('raft codec');
 }
 
 /** Decode one Message. Any input either yields a Message that re-encodes to the same bytes, or throws DecodeError. */
 export function decodeMessage(bytes: Uint8Array, limits: CodecLimits = DEFAULT_CODEC_LIMITS): Message {
-  const reader = new Reader(bytes, 'raft Message', limits);
-  if (bytes.length > limits.maxMessageBytes) {
-    reader.fail('too-large', `${bytes.length} bytes exceed the limit of ${limits.maxMessageBytes}`, 0);
-  }
-  reader.version();
+  const reader = new BinaryReader(bytes, 'raft Message', RAFT_DIALECT);
+  reader.limitInput(limits.maxMessageBytes);
+  reader.version(RAFT_CODEC_VERSION);
   const typeOffset = reader.pos;
   const type = reader.u8('type');
   if (!isWireMessageType(type)) reader.fail('unknown-message-type', `type ${type} is not a wire message type`, typeOffset);
-  const from = reader.string('from');
-  const to = reader.string('to');
+  const from = reader.string('from', limits.maxNodeIdBytes);
+  const to = reader.string('to', limits.maxNodeIdBytes);
   const term = reader.uint('term');
   const logTerm = reader.uint('logTerm');
   const index = reader.uint('index');
   const commit = reader.uint('commit');
   const rejectHint = reader.uint('rejectHint');
   const snapshotOffset = reader.uint('snapshotOffset');
-  const flagsOffset = reader.pos;
-  const flags = reader.u8('flags');
-  if ((flags & ~FLAGS_KNOWN) !== 0) reader.fail('invalid-value', `flags byte 0x${flags.toString(16)} has unknown bits set`, flagsOffset);
-  const context = reader.bytes('context');
-  const countOffset = reader.pos;
-  const count = reader.uint('entry count');
-  if (count > limits.maxEntriesPerMessage) {
-    reader.fail('count-out-of-bounds', `${count} entries exceed the limit of ${limits.maxEntriesPerMessage}`, countOffset);
-  }
-  if (count * ENTRY_BYTES_MIN > reader.remaining()) {
-    reader.fail('count-out-of-bounds', `${count} entries cannot fit in the ${reader.remaining()} bytes left`, countOffset);
-  }
+  const flags = reader.flags('flags', FLAGS_KNOWN, 'flags byte');
+  const context = reader.bytesView('context');
+  const count = reader.count('entry count', 'entries', limits.maxEntriesPerMessage, ENTRY_BYTES_MIN);
   const entries: Entry[] = [];
   for (let i = 0; i < count; i++) entries.push(readEntry(reader));
-  const snapshot = (flags & FLAG_HAS_SNAPSHOT) !== 0 ? readSnapshot(reader) : null;
+  const snapshot = (flags & FLAG_HAS_SNAPSHOT) !== 0 ? readSnapshot(reader, limits) : null;
   reader.finish();
   // Same property order as `message()` builds, so decoded and local messages share a shape.
   return {
@@ -271,56 +266,13 @@ export function decodeMessage(bytes: Uint8Array, limits: CodecLimits = DEFAULT_C
 
 // ---------------------------------------------------------------- sizes (and validation before encoding)
 
-function varintSize(value: number): number {
-  if (value < 0x80) return 1;
-  if (value < 0x4000) return 2;
-  if (value < 0x200000) return 3;
-  if (value < 0x10000000) return 4;
-  if (value < 0x800000000) return 5;
-  if (value < 0x40000000000) return 6;
-  if (value < 0x2000000000000) return 7;
-  return 8;
-}
-
-function uintSize(value: number, field: string): number {
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new EncodeError('invalid-number', field, `${value} is not a non-negative safe integer`);
-  }
-  return varintSize(value);
-}
-
-function bytesSize(bytes: Uint8Array): number {
-  return varintSize(bytes.length) + bytes.length;
-}
-
 function stringSize(text: string, field: string, limits: CodecLimits): number {
-  const length = utf8Length(text, field);
+  const length = utf8Length(text);
+  if (length < 0) throw new EncodeError('invalid-string', field, `lone surrogate at character ${loneSurrogateAt(text)}`);
   if (length > limits.maxNodeIdBytes) {
     throw new EncodeError('too-large', field, `${length} UTF-8 bytes exceed the node id limit of ${limits.maxNodeIdBytes}`);
   }
   return varintSize(length) + length;
-}
-
-/** UTF-8 length of a well-formed string; a lone surrogate has no UTF-8 form and is refused. */
-function utf8Length(text: string, field: string): number {
-  let length = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) continue;
-    if (code < 0x800) {
-      length += 1;
-    } else if (code >= 0xd800 && code <= 0xdbff) {
-      const next = text.charCodeAt(i + 1);
-      if (!(next >= 0xdc00 && next <= 0xdfff)) throw new EncodeError('invalid-string', field, `lone surrogate at character ${i}`);
-      length += 2; // two UTF-16 units, four UTF-8 bytes
-      i++;
-    } else if (code >= 0xdc00 && code <= 0xdfff) {
-      throw new EncodeError('invalid-string', field, `lone surrogate at character ${i}`);
-    } else {
-      length += 2;
-    }
-  }
-  return length;
 }
 
 function entrySize(entry: Entry, field: string): number {
@@ -354,79 +306,26 @@ function snapshotSize(snapshot: Snapshot, field: string, limits: CodecLimits): n
 
 // ---------------------------------------------------------------- writing (values already validated by the size pass)
 
-class Writer {
-  readonly buffer: Uint8Array;
-  position: number;
-
-  constructor(size: number, start: number) {
-    this.buffer = new Uint8Array(size);
-    this.position = start;
-  }
-
-  u8(value: number): void {
-    this.buffer[this.position++] = value;
-  }
-
-  uint(value: number): void {
-    const buffer = this.buffer;
-    let position = this.position;
-    // Above 2^31 bit operators would truncate; divide until the value fits.
-    while (value > 0x7fffffff) {
-      buffer[position++] = (value % 0x80) | 0x80;
-      value = Math.floor(value / 0x80);
-    }
-    while (value >= 0x80) {
-      buffer[position++] = (value & 0x7f) | 0x80;
-      value >>>= 7;
-    }
-    buffer[position++] = value;
-    this.position = position;
-  }
-
-  bytes(value: Uint8Array): void {
-    this.uint(value.length);
-    this.buffer.set(value, this.position);
-    this.position += value.length;
-  }
-
-  string(value: string): void {
-    const length = utf8Length(value, 'string');
-    this.uint(length);
-    if (length === value.length) {
-      // ASCII, the common case for node ids: no encoder call, no temporary.
-      const buffer = this.buffer;
-      const start = this.position;
-      for (let i = 0; i < length; i++) buffer[start + i] = value.charCodeAt(i);
-    } else {
-      textEncoder.encodeInto(value, this.buffer.subarray(this.position, this.position + length));
-    }
-    this.position += length;
-  }
-
-  finish(): Uint8Array {
-    if (this.position !== this.buffer.length) {
-      // The size pass and the write pass disagree: a bug here, not bad input.
-      throw new Error(`raft codec wrote ${this.position} bytes into a buffer sized ${this.buffer.length}`);
-    }
-    return this.buffer;
-  }
+/** A node id, validated by stringSize. */
+function writeString(writer: BinaryWriter, text: string): void {
+  writer.string(text, utf8Length(text));
 }
 
-function writeEntry(writer: Writer, entry: Entry): void {
+function writeEntry(writer: BinaryWriter, entry: Entry): void {
   writer.uint(entry.term);
   writer.uint(entry.index);
   writer.u8(entry.type);
   writer.bytes(entry.data);
 }
 
-function writeConfState(writer: Writer, conf: ConfState): void {
+function writeConfState(writer: BinaryWriter, conf: ConfState): void {
   writer.uint(conf.voters.length);
-  for (const id of conf.voters) writer.string(id);
+  for (const id of conf.voters) writeString(writer, id);
   writer.uint(conf.learners.length);
-  for (const id of conf.learners) writer.string(id);
+  for (const id of conf.learners) writeString(writer, id);
 }
 
-function writeSnapshot(writer: Writer, snapshot: Snapshot): void {
+function writeSnapshot(writer: BinaryWriter, snapshot: Snapshot): void {
   writer.uint(snapshot.metadata.index);
   writer.uint(snapshot.metadata.term);
   writeConfState(writer, snapshot.metadata.conf);
@@ -435,129 +334,22 @@ function writeSnapshot(writer: Writer, snapshot: Snapshot): void {
 
 // ---------------------------------------------------------------- reading
 
-class Reader {
-  readonly buffer: Uint8Array;
-  readonly what: string;
-  readonly limits: CodecLimits;
-  pos = 0;
-
-  constructor(buffer: Uint8Array, what: string, limits: CodecLimits) {
-    this.buffer = buffer;
-    this.what = what;
-    this.limits = limits;
-  }
-
-  fail(reason: DecodeReason, detail: string, offset: number): never {
-    throw new DecodeError(reason, this.what, detail, offset);
-  }
-
-  remaining(): number {
-    return this.buffer.length - this.pos;
-  }
-
-  u8(field: string): number {
-    if (this.pos >= this.buffer.length) this.fail('truncated', `input ends before ${field}`, this.pos);
-    return this.buffer[this.pos++]!;
-  }
-
-  version(): void {
-    const offset = this.pos;
-    const version = this.u8('the version byte');
-    if (version !== RAFT_CODEC_VERSION) this.fail('unknown-version', `codec version ${version} is not ${RAFT_CODEC_VERSION}`, offset);
-  }
-
-  /** A minimal LEB128 varint of at most 2^53 - 1. */
-  uint(field: string): number {
-    const buffer = this.buffer;
-    const start = this.pos;
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      if (this.pos >= buffer.length) this.fail('truncated', `input ends inside ${field}`, start);
-      const byte = buffer[this.pos++]!;
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) {
-        if (byte === 0 && i > 0) this.fail('non-canonical', `${field} is a varint with a redundant zero byte`, start);
-        if (value > Number.MAX_SAFE_INTEGER) this.fail('unsafe-integer', `${field} exceeds 2^53 - 1`, start);
-        return value;
-      }
-      scale *= 0x80;
-    }
-    return this.fail('unsafe-integer', `${field} is a varint longer than 8 bytes`, start);
-  }
-
-  /** Length-prefixed bytes, as a view into the input. */
-  bytes(field: string): Uint8Array {
-    const lengthOffset = this.pos;
-    const length = this.uint(`${field} length`);
-    if (length > this.remaining()) {
-      this.fail('length-out-of-bounds', `${field} declares ${length} bytes but only ${this.remaining()} remain`, lengthOffset);
-    }
-    if (length === 0) return EMPTY_BYTES;
-    const start = this.pos;
-    this.pos += length;
-    return this.buffer.subarray(start, start + length);
-  }
-
-  /** A length-prefixed UTF-8 node id. */
-  string(field: string): string {
-    const lengthOffset = this.pos;
-    const length = this.uint(`${field} length`);
-    if (length > this.limits.maxNodeIdBytes) {
-      this.fail('too-large', `${field} declares ${length} bytes, over the node id limit of ${this.limits.maxNodeIdBytes}`, lengthOffset);
-    }
-    if (length > this.remaining()) {
-      this.fail('length-out-of-bounds', `${field} declares ${length} bytes but only ${this.remaining()} remain`, lengthOffset);
-    }
-    const start = this.pos;
-    this.pos += length;
-    const buffer = this.buffer;
-    let ascii = true;
-    for (let i = start; i < start + length; i++) {
-      if (buffer[i]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) {
-      let text = '';
-      for (let i = start; i < start + length; i++) text += String.fromCharCode(buffer[i]!);
-      return text;
-    }
-    try {
-      return textDecoder.decode(buffer.subarray(start, start + length));
-    } catch {
-      return this.fail('invalid-utf8', `${field} is not well-formed UTF-8`, start);
-    }
-  }
-
-  finish(): void {
-    if (this.pos !== this.buffer.length) {
-      this.fail('trailing-bytes', `${this.buffer.length - this.pos} bytes left after a complete value`, this.pos);
-    }
-  }
-}
-
-function readEntry(reader: Reader): Entry {
+function readEntry(reader: BinaryReader): Entry {
   const term = reader.uint('entry term');
   const index = reader.uint('entry index');
   const typeOffset = reader.pos;
   const type = reader.u8('entry type');
   if (type > 1) reader.fail('invalid-value', `entry type ${type} is not an EntryType`, typeOffset);
-  const data = reader.bytes('entry data');
+  const data = reader.bytesView('entry data');
   return { term, index, type: type as EntryType, data };
 }
 
-function readNodeIds(reader: Reader, field: string, seen: Set<string>, into: string[]): void {
-  const countOffset = reader.pos;
-  const count = reader.uint(`${field} count`);
-  // Each id takes at least its one-byte length prefix.
-  if (count > reader.remaining()) {
-    reader.fail('count-out-of-bounds', `${count} ${field} cannot fit in the ${reader.remaining()} bytes left`, countOffset);
-  }
+function readNodeIds(reader: BinaryReader, field: string, limits: CodecLimits, seen: Set<string>, into: string[]): void {
+  // Each id takes at least its one-byte length prefix; the message size bounds the count.
+  const count = reader.count(`${field} count`, field, Number.MAX_SAFE_INTEGER, 1);
   for (let i = 0; i < count; i++) {
     const idOffset = reader.pos;
-    const id = reader.string(field);
+    const id = reader.string(field, limits.maxNodeIdBytes);
     if (id.length === 0) reader.fail('invalid-conf-state', `a member of ${field} has an empty node id`, idOffset);
     if (seen.has(id)) {
       reader.fail('invalid-conf-state', `node ${JSON.stringify(id)} is listed twice (a node is a voter or a learner, once)`, idOffset);
@@ -567,19 +359,19 @@ function readNodeIds(reader: Reader, field: string, seen: Set<string>, into: str
   }
 }
 
-function readConfState(reader: Reader): ConfState {
+function readConfState(reader: BinaryReader, limits: CodecLimits): ConfState {
   const seen = new Set<string>();
   const voters: string[] = [];
   const learners: string[] = [];
-  readNodeIds(reader, 'voters', seen, voters);
-  readNodeIds(reader, 'learners', seen, learners);
+  readNodeIds(reader, 'voters', limits, seen, voters);
+  readNodeIds(reader, 'learners', limits, seen, learners);
   return { voters, learners };
 }
 
-function readSnapshot(reader: Reader): Snapshot {
+function readSnapshot(reader: BinaryReader, limits: CodecLimits): Snapshot {
   const index = reader.uint('snapshot index');
   const term = reader.uint('snapshot term');
-  const conf = readConfState(reader);
-  const data = reader.bytes('snapshot data');
+  const conf = readConfState(reader, limits);
+  const data = reader.bytesView('snapshot data');
   return { metadata: { index, term, conf }, data };
 }
