@@ -39,6 +39,7 @@
 //   catalogDeregister node serviceId checkId
 //   sessionCreate     id node name ttlMs lockDelayMs behavior:u8 count nodeCheck* count serviceCheck*
 //   sessionDestroy, sessionRenew, sessionExpire    id
+//   stateRestore      snapshot:bytes            (up to STATE_RESTORE_COMMAND_BYTES_MAX; every other command up to maxCommandBytes)
 //   nodeHealth        node status:u8 output
 //   map               count (key value)*          (keys non-empty, strictly ascending)
 
@@ -249,10 +250,39 @@ export type SessionRenew = { type: 'sessionRenew'; nowMs: number; id: string };
  */
 export type SessionExpire = { type: 'sessionExpire'; nowMs: number; id: string };
 
+// ---------------------------------------------------------------- restore
+
+/**
+ * PUT /v1/snapshot: replace the whole replicated state with a snapshot's. The
+ * agent that took the request verified the file (checksum, full decode, a
+ * trial load) before proposing; the leader proposes it as one entry, so every
+ * replica replaces its state at the same index. `snapshot` is the state
+ * machine's own snapshot encoding (agent/state/snapshot.ts), without the
+ * file's header. Apply: decodes it (a rejection "invalid-command", nothing
+ * changed, if it does not decode) and loads it with every Raft index in it
+ * (CreateIndex, ModifyIndex, scope indexes) set to this entry's index, so
+ * that indexes only move forward, every blocking query wakes, and no `?cas`
+ * made with an index from before the restore can succeed; LockIndex, lock
+ * holders, lock-delays and session expiries are kept. Result: `true`.
+ */
+export type StateRestore = { type: 'stateRestore'; nowMs: number; snapshot: Uint8Array };
+
+/**
+ * Largest restore command. A restore is one Raft entry, and the leader sends
+ * an entry that large alone in one Append (Raft's maxSizePerMsg only bounds
+ * how many entries share a message), so this must fit one frame of the Raft
+ * transport (agent/consensus/mesh-raft-transport.ts, maxFrameBytes 8 MiB,
+ * below raft-codec's 16 MiB message limit) with room for the frame and
+ * message headers. Raising it means raising those limits first. The
+ * snapshot inside is deflated: 8 MiB holds tens of MiB of state.
+ */
+export const STATE_RESTORE_COMMAND_BYTES_MAX = 8 * 1024 * 1024 - 64 * 1024;
+
 export type StateCommand =
   | KvSet | KvCas | KvDelete | KvDeleteTree | KvDeleteCas | KvLock | KvUnlock | Txn
   | CatalogRegister | CatalogDeregister | NodeHealth
-  | SessionCreate | SessionDestroy | SessionRenew | SessionExpire;
+  | SessionCreate | SessionDestroy | SessionRenew | SessionExpire
+  | StateRestore;
 export type StateCommandType = StateCommand['type'];
 
 /** Type byte of each command on the wire: its position in this list plus one. Append only. */
@@ -260,6 +290,7 @@ export const STATE_COMMAND_TYPES = [
   'kvSet', 'kvCas', 'kvDelete', 'kvDeleteTree', 'kvDeleteCas', 'kvLock', 'kvUnlock', 'txn',
   'catalogRegister', 'catalogDeregister', 'nodeHealth',
   'sessionCreate', 'sessionDestroy', 'sessionRenew', 'sessionExpire',
+  'stateRestore',
 ] as const satisfies readonly StateCommandType[];
 
 // ---------------------------------------------------------------- limits
@@ -386,8 +417,9 @@ export function encodeStateCommand(command: StateCommand, limits: StateCommandLi
   writer.u8(STATE_COMMAND_CODEC_VERSION);
   writeCommand(writer, command);
   const bytes = writer.finish();
-  if (bytes.length > limits.maxCommandBytes) {
-    throw new EncodeError('too-large', 'command', `${bytes.length} bytes exceed the limit of ${limits.maxCommandBytes}`);
+  const maxBytes = commandBytesMax(command.type === 'stateRestore' ? RESTORE_TYPE_CODE : 0, limits);
+  if (bytes.length > maxBytes) {
+    throw new EncodeError('too-large', 'command', `${bytes.length} bytes exceed the limit of ${maxBytes}`);
   }
   return bytes;
 }
@@ -395,8 +427,9 @@ export function encodeStateCommand(command: StateCommand, limits: StateCommandLi
 /** Decode one command. Any input yields a valid command that re-encodes to the same bytes, or throws DecodeError. */
 export function decodeStateCommand(bytes: Uint8Array, limits: StateCommandLimits = DEFAULT_STATE_COMMAND_LIMITS): StateCommand {
   const reader = new StateReader(bytes, limits, 'state command');
-  if (bytes.length > limits.maxCommandBytes) {
-    reader.fail('too-large', `${bytes.length} bytes exceed the limit of ${limits.maxCommandBytes}`, 0);
+  const maxBytes = commandBytesMax(bytes[1] ?? 0, limits);
+  if (bytes.length > maxBytes) {
+    reader.fail('too-large', `${bytes.length} bytes exceed the limit of ${maxBytes}`, 0);
   }
   const version = reader.u8('the version byte');
   if (version !== STATE_COMMAND_CODEC_VERSION) {
@@ -405,6 +438,14 @@ export function decodeStateCommand(bytes: Uint8Array, limits: StateCommandLimits
   const command = readCommand(reader);
   reader.finish();
   return command;
+}
+
+/** The type byte of stateRestore, the one command allowed beyond maxCommandBytes. */
+const RESTORE_TYPE_CODE = STATE_COMMAND_TYPES.indexOf('stateRestore') + 1;
+
+/** Largest encoding of a command of type byte `typeCode`. */
+function commandBytesMax(typeCode: number, limits: StateCommandLimits): number {
+  return typeCode === RESTORE_TYPE_CODE ? Math.max(limits.maxCommandBytes, STATE_RESTORE_COMMAND_BYTES_MAX) : limits.maxCommandBytes;
 }
 
 /** Whether a txn operation writes (a transaction without any is served locally, without Raft). */
@@ -481,6 +522,10 @@ function writeCommand(writer: StateWriter, command: StateCommand): void {
     case 'sessionRenew':
     case 'sessionExpire':
       writer.checked(command.id, 'id', limits.maxNameBytes, sessionIdProblem(command.id, false));
+      return;
+    case 'stateRestore':
+      if (!(command.snapshot instanceof Uint8Array) || command.snapshot.length === 0) throw new EncodeError('invalid-value', 'snapshot', 'a restore needs a snapshot');
+      writer.bytes(command.snapshot, 'snapshot', STATE_RESTORE_COMMAND_BYTES_MAX);
       return;
     default:
       throw new EncodeError('invalid-value', 'type', `${String((command as { type: unknown }).type)} is not a state command type`);
@@ -794,6 +839,12 @@ function readCommand(reader: StateReader): StateCommand {
     case 'sessionRenew':
     case 'sessionExpire':
       return { type, nowMs, id: reader.checked('id', limits.maxNameBytes, (value) => sessionIdProblem(value, false)) };
+    case 'stateRestore': {
+      const offset = reader.pos;
+      const snapshot = reader.bytes('snapshot', STATE_RESTORE_COMMAND_BYTES_MAX);
+      if (snapshot.length === 0) reader.fail('invalid-value', 'a restore needs a snapshot', offset);
+      return { type, nowMs, snapshot };
+    }
   }
 }
 

@@ -35,9 +35,10 @@ import type { KvEntry, KvStoreOptions } from './kv-store.ts';
 import { consulSession, invalidateSession, invalidateSessions, sessionExpiry, Sessions } from './sessions.ts';
 import type { ConsulSession, InvalidationContext, SessionRecord } from './sessions.ts';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.ts';
+import type { DecodedSnapshot } from './snapshot.ts';
 import { runTxn } from './txn.ts';
 import type { TxnContext, TxnOutcome } from './txn.ts';
-import { isKvScope, Scope, ScopeIndexes, WatchRegistry } from './watch-index.ts';
+import { isKvScope, Scope, ScopeIndexes, scopeFamily, WatchRegistry } from './watch-index.ts';
 import type { ChangeSink } from './watch-index.ts';
 
 /**
@@ -54,6 +55,9 @@ export type StateMachineOptions = {
   limits?: StateCommandLimits;
   kv?: KvStoreOptions;
 };
+
+/** Every scope family the Scope helpers build: a stateRestore raises all their floors. */
+const SCOPE_FAMILIES: readonly string[] = Object.values(Scope).map((make) => scopeFamily(typeof make === 'function' ? make('') : make));
 
 /** A read's answer: the data and the X-Consul-Index to report with it. */
 export type Indexed<T> = { index: number } & T;
@@ -232,7 +236,37 @@ export class StateMachine implements ReplicatedStateMachine {
         if (session === undefined || session.expiresAtMs === 0 || session.expiresAtMs > nowMs) return false;
         return invalidateSession(this.invalidation(changes, nowMs), command.id);
       }
+      case 'stateRestore':
+        return this.restoreFromCommand(command.snapshot, index);
     }
+  }
+
+  /**
+   * stateRestore: the whole state becomes the snapshot's, as if this one entry
+   * had written all of it (protocol/state-commands.ts): every Raft index in it
+   * becomes `index`, tombstones fold into a KV floor at `index`, and every scope
+   * family's floor is `index`, so that every read reports `index` until its
+   * subject changes again and every blocked reader wakes. Nothing changes
+   * unless the snapshot decodes.
+   */
+  private restoreFromCommand(data: Uint8Array, index: number): ApplyResult {
+    let decoded: DecodedSnapshot;
+    try {
+      decoded = decodeSnapshot(data);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      return rejection('invalid-command', `the snapshot does not decode: ${error.message}`);
+    }
+    const at = <T extends { createIndex: number; modifyIndex: number }>(record: T): T => ({ ...record, createIndex: index, modifyIndex: index });
+    this.kv.load(decoded.kvEntries.map(at), [], { global: index, segments: [] });
+    this.sessions.clear();
+    for (const session of decoded.sessions) this.sessions.add(at(session));
+    this.sessions.loadLockDelays(decoded.lockDelays);
+    this.catalog.load(decoded.catalog.map(({ node, services, checks }) => ({ node: at(node), services: services.map(at), checks: checks.map(at) })));
+    const families = new Set([...SCOPE_FAMILIES, ...decoded.scopeFloors.map(([family]) => family), ...decoded.scopeIndexes.map(([scope]) => scopeFamily(scope))]);
+    this.scopes.load([], [...families].sort().map((family): [string, number] => [family, index]));
+    this.watches.notifyAll(index);
+    return true;
   }
 
   private register(command: CatalogRegister, changes: ChangeSink, nowMs: number): ApplyResult {
