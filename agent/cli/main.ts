@@ -24,6 +24,7 @@ import { AgentConnectionError, AgentHttpClient, resolveHttpAddress } from './htt
 import { KV_COMMANDS } from './kv-commands.ts';
 import { CATALOG_COMMANDS } from './catalog.ts';
 import { EVENT_COMMANDS } from './event.ts';
+import { SNAPSHOT_COMMANDS } from './snapshot.ts';
 
 export type CliIo = {
   /** One line (or block) of normal output. */
@@ -168,6 +169,7 @@ const COMMANDS: readonly Command[] = [
   ...KV_COMMANDS,
   ...CATALOG_COMMANDS,
   ...EVENT_COMMANDS,
+  ...SNAPSHOT_COMMANDS,
   {
     name: 'sim',
     synopsis: 'Simulates a cluster of agents in one process (sim run, replay, swarm)',

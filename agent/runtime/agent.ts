@@ -18,6 +18,7 @@ import type { AgentApi, AgentSelf, ConsulMember, RaftConfiguration } from '../ht
 import { startHttpServer } from '../http/server.ts';
 import { registerAgentEndpoints } from '../http/agent-endpoints.ts';
 import { registerKvEndpoints } from '../http/kv-endpoints.ts';
+import { registerSnapshotEndpoints } from '../http/snapshot-endpoints.ts';
 import { registerTxnEndpoints } from '../http/txn-endpoints.ts';
 import { registerSessionEndpoints } from '../http/session-endpoints.ts';
 import { registerEventEndpoints } from '../http/event-endpoints.ts';
@@ -241,6 +242,13 @@ export class Agent implements RunningAgent, AgentApi, StateApi, HttpForwarder {
           (router) => registerCatalogEndpoints(forwardingRouter(router, this), this, config.datacenter),
           (router) => registerHealthEndpoints(forwardingRouter(router, this), this, config.datacenter),
           (router) => registerAgentServiceEndpoints(router, this.local!),
+          // Not through forwardingRouter: snapshots are larger than one agent RPC and forward in chunks.
+          (router) => registerSnapshotEndpoints(router, {
+            state: this,
+            forwarder: this,
+            isLeader: () => this.consensus.runtime?.isLeader() ?? false,
+            raftTerm: () => this.consensus.runtime?.status().term ?? 0,
+          }),
           (router) => registerTxnEndpoints(forwardingRouter(router, this), this),
           (router) => registerSessionEndpoints(router, this, { nodeName: this.config.nodeName, forwarder: this }),
           (router) => registerEventEndpoints(router, { events: this.events!, meta: (index) => ({ ...this.queryMeta(), index }) }),
