@@ -24,6 +24,7 @@ import { AgentConnectionError, AgentHttpClient, resolveHttpAddress } from './htt
 import { KV_COMMANDS } from './kv-commands.ts';
 import { CATALOG_COMMANDS } from './catalog.ts';
 import { EVENT_COMMANDS } from './event.ts';
+import { WATCH_COMMANDS } from './watch.ts';
 import { SNAPSHOT_COMMANDS } from './snapshot.ts';
 
 export type CliIo = {
@@ -169,6 +170,7 @@ const COMMANDS: readonly Command[] = [
   ...KV_COMMANDS,
   ...CATALOG_COMMANDS,
   ...EVENT_COMMANDS,
+  ...WATCH_COMMANDS,
   ...SNAPSHOT_COMMANDS,
   {
     name: 'sim',

@@ -2,11 +2,15 @@
 // reaches all five (each keeps it once, with the same ID and LTime); node,
 // service and tag filters select the right subset, decided by each receiver
 // against its own registrations; the CLI prints Consul's `Event ID: …`; a
-// blocking list wakes on the next event.
+// blocking list wakes on the next event; `tribune watch -type event` on each
+// agent runs its handler once for the event, and not again when other events
+// bump the index without changing the watched content.
 //
 // Services: agent-2 web [v1], agent-3 web [v1], agent-4 web [v2], agent-5 db.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { eventually, TestCluster } from './harness.ts';
@@ -126,6 +130,39 @@ test('tribune event prints the event ID; a blocking list on another agent wakes 
   const list = (await response.json()) as Event[];
   assert.equal(list.map((event) => event.ID), [match![1]]);
   assert.is(Buffer.from(list[0]!.Payload!, 'base64').toString(), 'hello');
+});
+
+test('tribune watch -type event on each agent runs its handler once for the event, not on unrelated index bumps', async () => {
+  const watchers = agents.map((agent) => {
+    const dir = join(cluster.root, `watch-${agent.name}`);
+    mkdirSync(dir);
+    const child = spawn(process.execPath, [
+      cli, 'watch', '-http-addr', `${agent.ip}:${agent.httpPort}`, '-type', 'event', '-name', 'deploy-w',
+      `cat > "${dir}/run-$CONSUL_INDEX-$$.json"`,
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const output: string[] = [];
+    child.stdout.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    const runs = () => readdirSync(dir).map((file) => JSON.parse(readFileSync(join(dir, file), 'utf8')) as Event[]);
+    return { agent, child, runs, output };
+  });
+  try {
+    // The first answer ([], nothing yet) is handed over once, as consul watch does.
+    await eventually(() => watchers.every((watcher) => watcher.runs().length === 1), 10_000, () => watchers.map((w) => w.output.join('')).join('\n'));
+    const fired = await fire(a3, 'deploy-w', '', 'v42');
+    await eventually(() => watchers.every((watcher) => watcher.runs().length === 2), PROPAGATION_MS, () => watchers.map((w) => `${w.agent.name}: ${w.runs().length}`).join(', '));
+    // Other events move every agent's index; the watched list does not change.
+    await fire(a1, 'unrelated');
+    await fire(a2, 'unrelated');
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    for (const watcher of watchers) {
+      const runs = watcher.runs();
+      assert.is(runs.length, 2, `${watcher.agent.name} ran its handler ${runs.length} times`);
+      assert.is(runs.filter((run) => run.some((event) => event.ID === fired.ID)).length, 1, watcher.agent.name);
+    }
+  } finally {
+    for (const watcher of watchers) watcher.child.kill('SIGTERM');
+  }
 });
 
 test.run();
