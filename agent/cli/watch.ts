@@ -226,7 +226,11 @@ export async function runWatch(context: WatchCommandContext, signal?: AbortSigna
   }
   const stop = new AbortController();
   signal?.addEventListener('abort', () => stop.abort(), { once: true });
-  const onSignal = () => stop.abort();
+  let stoppedBySignal = false;
+  const onSignal = () => {
+    stoppedBySignal = true;
+    stop.abort();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -244,9 +248,9 @@ export async function runWatch(context: WatchCommandContext, signal?: AbortSigna
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  // Stopped by a signal: the abandoned blocking request's socket would keep
+  // Stopped by SIGINT/SIGTERM: the abandoned blocking request's socket would keep
   // the process alive until the agent answers it. Exit once main is done.
-  setTimeout(() => process.exit(EXIT_OK), 200).unref();
+  if (stoppedBySignal) setTimeout(() => process.exit(EXIT_OK), 200).unref();
   return EXIT_OK;
 }
 

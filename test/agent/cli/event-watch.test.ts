@@ -3,7 +3,11 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { planWatch, runHandler, watchLoop } from '../../../agent/cli/watch.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseFlags } from '../../../agent/config/flags.ts';
+import { AgentHttpClient } from '../../../agent/cli/http-client.ts';
+import { planWatch, runHandler, runWatch, WATCH_FLAGS, watchLoop } from '../../../agent/cli/watch.ts';
 import type { WatchResult } from '../../../agent/cli/watch.ts';
 import type { CliIo } from '../../../agent/cli/main.ts';
 
@@ -72,6 +76,43 @@ test('runHandler: JSON on stdin, the index in CONSUL_INDEX and TRIBUNE_INDEX, ou
   assert.equal(out, ['42 42 [{"ID":"x"}]']);
   // A handler that ignores its input is fine.
   assert.is(await runHandler('true', 'x'.repeat(1 << 20), 1, io), 0);
+});
+
+test('runWatch -http-handler: each changed result is POSTed with X-Consul-Index', async () => {
+  // A fake agent: index 5 with [], then index 6 with one event, then blocks forever.
+  const answers = [{ index: 5, body: '[]' }, { index: 6, body: '[{"ID":"e1"}]' }];
+  const agent = createServer((request, response) => {
+    const answer = answers.shift();
+    if (answer === undefined) return; // block
+    response.setHeader('x-consul-index', String(answer.index));
+    response.end(answer.body);
+  });
+  const posts: [string, string][] = [];
+  const stop = new AbortController();
+  const hook = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+    request.on('end', () => {
+      posts.push([String(request.headers['x-consul-index']), JSON.stringify(JSON.parse(body))]);
+      response.end();
+      if (posts.length === 2) stop.abort();
+    });
+  });
+  await new Promise<void>((resolve) => agent.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+  try {
+    const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+    const flags = parseFlags(['-type', 'event', '-name', 'deploy', '-http-handler', hookUrl], WATCH_FLAGS);
+    assert.equal(flags.errors, []);
+    const io: CliIo = { out: () => {}, err: (text) => { throw new Error(text); }, env: {}, readStdin: async () => Buffer.alloc(0) };
+    const client = new AgentHttpClient(new URL(`http://127.0.0.1:${(agent.address() as AddressInfo).port}`));
+    assert.is(await runWatch({ flags, args: flags.positionals, io, client }, stop.signal), 0);
+    assert.equal(posts, [['5', '[]'], ['6', '[{"ID":"e1"}]']]);
+  } finally {
+    agent.closeAllConnections();
+    agent.close();
+    hook.close();
+  }
 });
 
 test.run();
