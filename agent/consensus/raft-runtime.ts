@@ -69,7 +69,9 @@ export type RaftRuntimeOptions = {
 };
 
 type PendingProposal = { term: number; resolve: (result: unknown) => void; reject: (error: Error) => void };
-type PendingRead = { index: number | null; resolve: (index: number) => void; reject: (error: Error) => void };
+type ReadWaiter = { resolve: (index: number) => void; reject: (error: Error) => void };
+/** One ReadIndex round and every read that shares it. */
+type PendingRead = { index: number | null; waiters: ReadWaiter[] };
 
 export class RaftRuntime {
   readonly id: string;
@@ -85,6 +87,8 @@ export class RaftRuntime {
   private readonly pendingProposals = new Map<number, PendingProposal>();
   private readonly pendingReads = new Map<string, PendingRead>();
   private readCounter = 0;
+  /** Reads asked for since the last loop turn, by mode: each group shares one ReadIndex round (as etcd batches them). */
+  private readonly queuedReads: Record<ReadMode, ReadWaiter[]> = { safe: [], lease: [] };
   private appliedIndex: number;
   private snapshotIndex: number;
   private failure: Error | null = null;
@@ -149,18 +153,26 @@ export class RaftRuntime {
    */
   read(mode: ReadMode = 'safe'): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.enqueue(() => {
-        const context = new TextEncoder().encode(`${this.id}/${++this.readCounter}`);
-        const key = contextString(context);
-        this.pendingReads.set(key, { index: null, resolve, reject });
-        try {
-          this.node.readIndex(context, mode);
-        } catch (error) {
-          this.pendingReads.delete(key);
-          reject(error as Error);
-        }
-      });
+      this.enqueue(() => this.queuedReads[mode].push({ resolve, reject }));
     });
+  }
+
+  /** Start one ReadIndex round per mode for the reads queued in this loop turn. */
+  private flushQueuedReads(): void {
+    for (const mode of ['safe', 'lease'] as const) {
+      const waiters = this.queuedReads[mode];
+      if (waiters.length === 0) continue;
+      this.queuedReads[mode] = [];
+      const context = new TextEncoder().encode(`${this.id}/${++this.readCounter}`);
+      const key = contextString(context);
+      this.pendingReads.set(key, { index: null, waiters });
+      try {
+        this.node.readIndex(context, mode);
+      } catch (error) {
+        this.pendingReads.delete(key);
+        for (const waiter of waiters) waiter.reject(error as Error);
+      }
+    }
   }
 
   transferLeadership(transferee: string): void {
@@ -196,8 +208,12 @@ export class RaftRuntime {
     if (this.ticker) clearInterval(this.ticker);
     await this.idle();
     const error = new ProposalDroppedError('the raft runtime stopped');
+    for (const mode of ['safe', 'lease'] as const) {
+      for (const waiter of this.queuedReads[mode]) waiter.reject(error);
+      this.queuedReads[mode] = [];
+    }
     for (const pending of this.pendingProposals.values()) pending.reject(error);
-    for (const pending of this.pendingReads.values()) pending.reject(error);
+    for (const pending of this.pendingReads.values()) for (const waiter of pending.waiters) waiter.reject(error);
     this.pendingProposals.clear();
     this.pendingReads.clear();
   }
@@ -227,6 +243,7 @@ export class RaftRuntime {
         const inputs = this.inbox;
         this.inbox = [];
         for (const input of inputs) input();
+        this.flushQueuedReads();
         if (!this.node.hasReady()) break;
         await this.handleReady(this.node.ready());
         if (this.stopped) break;
@@ -237,7 +254,7 @@ export class RaftRuntime {
       this.stopped = true;
       if (this.ticker) clearInterval(this.ticker);
       for (const pending of this.pendingProposals.values()) pending.reject(this.failure);
-      for (const pending of this.pendingReads.values()) pending.reject(this.failure);
+      for (const pending of this.pendingReads.values()) for (const waiter of pending.waiters) waiter.reject(this.failure!);
       this.pendingProposals.clear();
       this.pendingReads.clear();
       if (this.options.onFatalError) this.options.onFatalError(this.failure);
@@ -270,7 +287,8 @@ export class RaftRuntime {
     }
     for (const context of ready.droppedReads) {
       const key = contextString(context);
-      this.pendingReads.get(key)?.reject(new NotLeaderError(this.node.status().leader, this.node.status().term));
+      const error = new NotLeaderError(this.node.status().leader, this.node.status().term);
+      for (const waiter of this.pendingReads.get(key)?.waiters ?? []) waiter.reject(error);
       this.pendingReads.delete(key);
     }
     this.node.advance(ready);
@@ -306,7 +324,7 @@ export class RaftRuntime {
     for (const [key, pending] of this.pendingReads) {
       if (pending.index !== null && pending.index <= this.appliedIndex) {
         this.pendingReads.delete(key);
-        pending.resolve(pending.index);
+        for (const waiter of pending.waiters) waiter.resolve(pending.index);
       }
     }
   }
