@@ -31,7 +31,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { DecodeError } from '../../protocol/errors.ts';
-import { decodeUserEvent, encodeUserEvent, eventTopic } from '../../protocol/events.ts';
+import { decodeUserEvent, encodeUserEvent, eventTopic, EVENT_FILTER_MAX_BYTES, EVENT_NAME_MAX_BYTES } from '../../protocol/events.ts';
 import type { UserEvent } from '../../protocol/events.ts';
 
 export const EVENT_BUFFER_SIZE = 256;
@@ -66,8 +66,12 @@ export class EventValidationError extends Error {
 export function validateFireRequest(request: FireRequest): void {
   if (request.name === '') throw new EventValidationError('User event name cannot be empty');
   if (request.name.startsWith('_')) throw new EventValidationError('User event name cannot start with _ (reserved)');
+  const nameBytes = Buffer.byteLength(request.name);
+  if (nameBytes > EVENT_NAME_MAX_BYTES) throw new EventValidationError(`User event name is ${nameBytes} bytes; the limit is ${EVENT_NAME_MAX_BYTES}`);
   for (const [field, value] of [['node', request.nodeFilter], ['service', request.serviceFilter], ['tag', request.tagFilter]] as const) {
     if (value === '') continue;
+    const valueBytes = Buffer.byteLength(value);
+    if (valueBytes > EVENT_FILTER_MAX_BYTES) throw new EventValidationError(`The ${field} filter is ${valueBytes} bytes; the limit is ${EVENT_FILTER_MAX_BYTES}`);
     try {
       new RegExp(value);
     } catch (error) {

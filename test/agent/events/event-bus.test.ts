@@ -98,7 +98,7 @@ test('filtered events are not buffered; a bad filter from the wire is dropped', 
   assert.is(db.counters.filtered, 2);
 });
 
-test('fire validates: reserved names, bad regexes, tag without service', async () => {
+test('fire validates: reserved names, bad regexes, tag without service, oversize names and filters', async () => {
   const events = bus(new Hub(), 'a');
   for (const [request, message] of [
     [{ ...fireRequest, name: '_internal' }, /cannot start with _/],
@@ -106,6 +106,8 @@ test('fire validates: reserved names, bad regexes, tag without service', async (
     [{ ...fireRequest, nodeFilter: '(' }, /Invalid node filter/],
     [{ ...fireRequest, serviceFilter: '[' }, /Invalid service filter/],
     [{ ...fireRequest, tagFilter: 'v1' }, /tag filter without service filter/],
+    [{ ...fireRequest, name: 'n'.repeat(257) }, /257 bytes; the limit is 256/],
+    [{ ...fireRequest, nodeFilter: 'x'.repeat(1025) }, /node filter is 1025 bytes/],
   ] as const) {
     try {
       await events.fire(request);
