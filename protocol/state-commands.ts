@@ -43,7 +43,9 @@
 //   nodeHealth        node status:u8 output
 //   map               count (key value)*          (keys non-empty, strictly ascending)
 
-import { DecodeError, EncodeError } from './errors.ts';
+import { BinaryReader, GrowableBinaryWriter } from './binary.ts';
+import type { ReaderDialect } from './binary.ts';
+import { EncodeError } from './errors.ts';
 import type { DecodeReason, EncodeReason } from './errors.ts';
 
 /** The version byte that starts every encoded state command. Bump it when the layout changes. */
@@ -431,10 +433,7 @@ export function decodeStateCommand(bytes: Uint8Array, limits: StateCommandLimits
   if (bytes.length > maxBytes) {
     reader.fail('too-large', `${bytes.length} bytes exceed the limit of ${maxBytes}`, 0);
   }
-  const version = reader.u8('the version byte');
-  if (version !== STATE_COMMAND_CODEC_VERSION) {
-    reader.fail('unknown-version', `codec version ${version} is not ${STATE_COMMAND_CODEC_VERSION}`, 0);
-  }
+  reader.version(STATE_COMMAND_CODEC_VERSION);
   const command = readCommand(reader);
   reader.finish();
   return command;
@@ -615,8 +614,12 @@ function sortedKeys(map: Record<string, unknown>, field: string): string[] {
   return Object.keys(map).sort();
 }
 
-const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** This codec's wording of decode errors, unchanged since it had its own reader. */
+const STATE_DIALECT: ReaderDialect = Object.freeze({
+  truncatedVarint: 'before',
+  limitName: 'limit',
+  trailingBytes: 'bytes after the end',
+});
 
 /**
  * A growable buffer; every write validates its value first. Exported for the
@@ -624,42 +627,20 @@ const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  */
 export class StateWriter {
   readonly limits: StateCommandLimits;
-  private buffer: Uint8Array;
-  private position = 0;
+  private readonly out: GrowableBinaryWriter;
 
   /** `capacityBytes`: the expected size, when the caller knows it (a snapshot), to avoid regrowing. */
   constructor(limits: StateCommandLimits = DEFAULT_STATE_COMMAND_LIMITS, capacityBytes = 256) {
     this.limits = limits;
-    this.buffer = new Uint8Array(Math.max(16, capacityBytes));
-  }
-
-  private reserve(bytes: number): void {
-    if (this.position + bytes <= this.buffer.length) return;
-    let size = this.buffer.length * 2;
-    while (size < this.position + bytes) size *= 2;
-    const grown = new Uint8Array(size);
-    grown.set(this.buffer.subarray(0, this.position));
-    this.buffer = grown;
+    this.out = new GrowableBinaryWriter(capacityBytes);
   }
 
   u8(value: number): void {
-    this.reserve(1);
-    this.buffer[this.position++] = value;
+    this.out.u8(value);
   }
 
   uint(value: number, field: string): void {
-    if (!Number.isSafeInteger(value) || value < 0) throw new EncodeError('invalid-number', field, `${value} is not a non-negative safe integer`);
-    this.reserve(8);
-    // Above 2^31 bit operators would truncate; divide until the value fits.
-    while (value > 0x7fffffff) {
-      this.buffer[this.position++] = (value % 0x80) | 0x80;
-      value = Math.floor(value / 0x80);
-    }
-    while (value >= 0x80) {
-      this.buffer[this.position++] = (value & 0x7f) | 0x80;
-      value >>>= 7;
-    }
-    this.buffer[this.position++] = value;
+    this.out.checkedUint(value, field);
   }
 
   /** A number with a rule beyond "non-negative safe integer". */
@@ -671,43 +652,11 @@ export class StateWriter {
   }
 
   bytes(value: Uint8Array, field: string, maxBytes: number): void {
-    if (!(value instanceof Uint8Array)) throw new EncodeError('invalid-value', field, 'not a Uint8Array');
-    if (value.length > maxBytes) throw new EncodeError('too-large', field, `${value.length} bytes exceed the limit of ${maxBytes}`);
-    this.uint(value.length, field);
-    this.reserve(value.length);
-    this.buffer.set(value, this.position);
-    this.position += value.length;
+    this.out.checkedBytes(value, field, maxBytes);
   }
 
   string(value: string, field: string, maxBytes: number): void {
-    if (typeof value !== 'string') throw new EncodeError('invalid-value', field, `${String(value)} is not a string`);
-    if (value.length < 0x80 && this.ascii(value, maxBytes)) return;
-    if (hasLoneSurrogate(value)) throw new EncodeError('invalid-string', field, 'a lone UTF-16 surrogate has no UTF-8 form');
-    const bytes = textEncoder.encode(value);
-    if (bytes.length > maxBytes) throw new EncodeError('too-large', field, `${bytes.length} UTF-8 bytes exceed the limit of ${maxBytes}`);
-    this.uint(bytes.length, field);
-    this.reserve(bytes.length);
-    this.buffer.set(bytes, this.position);
-    this.position += bytes.length;
-  }
-
-  /**
-   * The common case without TextEncoder: a short ASCII string is its own UTF-8
-   * with a one-byte length. Returns false (having written nothing) otherwise.
-   */
-  private ascii(value: string, maxBytes: number): boolean {
-    if (value.length > maxBytes) return false;
-    this.reserve(1 + value.length);
-    const start = this.position;
-    const buffer = this.buffer;
-    for (let i = 0; i < value.length; i++) {
-      const code = value.charCodeAt(i);
-      if (code >= 0x80) return false;
-      buffer[start + 1 + i] = code;
-    }
-    buffer[start] = value.length;
-    this.position = start + 1 + value.length;
-    return true;
+    this.out.checkedString(value, field, maxBytes);
   }
 
   /** A string with a rule; `problem` is the rule's verdict on `value`. */
@@ -753,21 +702,8 @@ export class StateWriter {
   }
 
   finish(): Uint8Array {
-    return this.buffer.slice(0, this.position);
+    return this.out.finish();
   }
-}
-
-/** A lone UTF-16 surrogate has no UTF-8 form: TextEncoder would silently turn it into U+FFFD. */
-function hasLoneSurrogate(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0xd800 || code > 0xdfff) continue;
-    if (code >= 0xdc00) return true;
-    const next = text.charCodeAt(i + 1);
-    if (!(next >= 0xdc00 && next <= 0xdfff)) return true;
-    i++;
-  }
-  return false;
 }
 
 // ---------------------------------------------------------------- reading
@@ -952,58 +888,47 @@ function defineEntry<T>(target: Record<string, T>, key: string, value: T): void 
 
 /** Reads what StateWriter writes; every read validates. Exported for the state snapshot codec. */
 export class StateReader {
-  readonly buffer: Uint8Array;
   readonly limits: StateCommandLimits;
-  /** What is being decoded, for error messages ("state command", "state snapshot"). */
-  readonly what: string;
-  pos = 0;
+  private readonly input: BinaryReader;
 
+  /** `what`: what is being decoded, for error messages ("state command", "state snapshot"). */
   constructor(buffer: Uint8Array, limits: StateCommandLimits, what: string) {
-    this.buffer = buffer;
     this.limits = limits;
-    this.what = what;
+    this.input = new BinaryReader(buffer, what, STATE_DIALECT);
+  }
+
+  /** Offset of the next byte to read. */
+  get pos(): number {
+    return this.input.pos;
   }
 
   fail(reason: DecodeReason, detail: string, offset: number): never {
-    throw new DecodeError(reason, this.what, detail, offset);
+    return this.input.fail(reason, detail, offset);
   }
 
   remaining(): number {
-    return this.buffer.length - this.pos;
+    return this.input.remaining();
   }
 
   finish(): void {
-    if (this.pos !== this.buffer.length) this.fail('trailing-bytes', `${this.buffer.length - this.pos} bytes after the end`, this.pos);
+    this.input.finish();
   }
 
   u8(field: string): number {
-    if (this.pos >= this.buffer.length) this.fail('truncated', `input ends before ${field}`, this.pos);
-    return this.buffer[this.pos++]!;
+    return this.input.u8(field);
+  }
+
+  /** The codec version byte; anything but `expected` is 'unknown-version'. */
+  version(expected: number): void {
+    this.input.version(expected);
   }
 
   flags(field: string, known: number): number {
-    const offset = this.pos;
-    const flags = this.u8(field);
-    if ((flags & ~known) !== 0) this.fail('invalid-value', `${field} 0x${flags.toString(16)} has unknown bits set`, offset);
-    return flags;
+    return this.input.flags(field, known);
   }
 
-  /** A minimal LEB128 varint of at most 2^53 - 1. */
   uint(field: string): number {
-    const start = this.pos;
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      const byte = this.u8(field);
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) {
-        if (byte === 0 && i > 0) this.fail('non-canonical', `${field} is a varint with a redundant zero byte`, start);
-        if (value > Number.MAX_SAFE_INTEGER) this.fail('unsafe-integer', `${field} exceeds 2^53 - 1`, start);
-        return value;
-      }
-      scale *= 0x80;
-    }
-    return this.fail('unsafe-integer', `${field} is a varint longer than 8 bytes`, start);
+    return this.input.uint(field);
   }
 
   number(field: string, rule: (value: number) => Problem): number {
@@ -1014,36 +939,16 @@ export class StateReader {
     return value;
   }
 
-  private length(field: string, maxBytes: number): number {
-    const lengthOffset = this.pos;
-    const length = this.uint(`${field} length`);
-    if (length > maxBytes) this.fail('too-large', `${field} declares ${length} bytes, over the limit of ${maxBytes}`, lengthOffset);
-    if (length > this.remaining()) this.fail('length-out-of-bounds', `${field} declares ${length} bytes but only ${this.remaining()} remain`, lengthOffset);
-    return length;
-  }
-
   /**
    * A byte string, copied into a plain Uint8Array: the caller may keep it long
    * after the input is gone, and a Buffer input's slice() would be a view.
    */
   bytes(field: string, maxBytes: number): Uint8Array {
-    const length = this.length(field, maxBytes);
-    const value = new Uint8Array(length);
-    value.set(this.buffer.subarray(this.pos, this.pos + length));
-    this.pos += length;
-    return value;
+    return this.input.bytesCopy(field, maxBytes);
   }
 
   string(field: string, maxBytes: number): string {
-    const length = this.length(field, maxBytes);
-    const start = this.pos;
-    this.pos += length;
-    if (length === 0) return '';
-    try {
-      return textDecoder.decode(this.buffer.subarray(start, start + length));
-    } catch {
-      return this.fail('invalid-utf8', `${field} is not well-formed UTF-8`, start);
-    }
+    return this.input.string(field, maxBytes);
   }
 
   checked(field: string, maxBytes: number, rule: (value: string) => Problem): string {

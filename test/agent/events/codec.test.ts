@@ -41,6 +41,11 @@ test('round trip, with an empty payload, unicode and large ltime', () => {
   assert.is(eventTopic('dc1'), 'tribune/dc1/events/1');
 });
 
+test('a name starting with U+FEFF keeps it (no byte-order mark is stripped)', () => {
+  const event = { ...base, name: '\ufeffdeploy' };
+  assert.is(decodeUserEvent(encodeUserEvent(event)).name, '\ufeffdeploy');
+});
+
 test('the encoder refuses what would not decode back', () => {
   const reasons = (event: UserEvent) => {
     try {
