@@ -22,6 +22,7 @@ import { NotLeaderError, ProposalDroppedError, RemovedNodeError } from '../raft/
 import { SeededPrng } from '../raft/prng.ts';
 import { InMemoryDurableStorage } from '../raft/storage.ts';
 import { HistoryRecorder, checkLinearizability, kvModel } from './linearizability.ts';
+import { RaftSafety } from './raft-safety.ts';
 import type { CheckResult, KvInput, KvOutput, KvState, OperationHandle } from './linearizability.ts';
 
 export type RaftScenarioOptions = {
@@ -252,11 +253,8 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
     queue.push(node.tickOffsetMs, { kind: 'tick', node: id });
   }
 
-  // Global records for the safety checks.
-  const leaderOfTerm = new Map<number, string>();
-  /** Every entry any node applied, by index: all must agree. */
-  const appliedEntries = new Map<number, { term: number; data: string }>();
-  let highestApplied = 0;
+  // Global records for the safety checks (sim/raft-safety.ts).
+  const safety = new RaftSafety();
 
   const clients: Client[] = Array.from({ length: options.clients }, (_, i) => ({ id: i, operation: null, leaderGuess: ids[0]!, opsIssued: 0 }));
   for (const client of clients) queue.push(prng.nextInt(50), { kind: 'client', client: client.id });
@@ -394,11 +392,7 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
     const status = node.raft!.status();
     if (status.term > stats.maxTerm) stats.maxTerm = status.term;
     if (ready.softState?.role === 'leader') {
-      const existing = leaderOfTerm.get(status.term);
-      if (existing !== undefined && existing !== node.id) {
-        throw new SafetyViolation(`election safety: ${existing} and ${node.id} are both leader of term ${status.term}`);
-      }
-      leaderOfTerm.set(status.term, node.id);
+      violated(safety.leaderElected(status.term, node.id));
       if (lastLeaderSeen !== node.id) stats.leaderChanges++;
       lastLeaderSeen = node.id;
       log(`${node.id} leader of term ${status.term}`);
@@ -406,35 +400,17 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
   }
 
   function checkLeaderCompleteness(node: SimNode): void {
-    const persisted = node.durable.loadSync();
-    const byIndex = new Map<number, Entry>();
-    for (const entry of persisted.entries) byIndex.set(entry.index, entry);
-    for (const [index, applied] of appliedEntries) {
-      if (index <= persisted.snapshot.metadata.index) continue;
-      const entry = byIndex.get(index);
-      if (!entry || entry.term !== applied.term) {
-        throw new SafetyViolation(`leader completeness: new leader ${node.id} lacks committed entry ${index} (term ${applied.term}); has ${entry ? `term ${entry.term}` : 'nothing'}`);
-      }
-    }
+    violated(safety.leaderComplete(node.id, node.durable.loadSync()));
+  }
+
+  function violated(problem: string | null): void {
+    if (problem !== null) throw new SafetyViolation(problem);
   }
 
   function applyEntry(node: SimNode, entry: Entry): void {
-    if (entry.index <= node.appliedIndex) {
-      throw new SafetyViolation(`${node.id} applied index ${entry.index} twice or out of order (applied ${node.appliedIndex})`);
-    }
-    if (entry.index !== node.appliedIndex + 1) {
-      throw new SafetyViolation(`${node.id} skipped from applied ${node.appliedIndex} to ${entry.index}`);
-    }
     const data = decoder.decode(entry.data);
-    const earlier = appliedEntries.get(entry.index);
-    if (earlier && (earlier.term !== entry.term || earlier.data !== data)) {
-      throw new SafetyViolation(`state-machine safety: index ${entry.index} applied as term ${earlier.term} ${earlier.data} elsewhere but term ${entry.term} ${data} on ${node.id}`);
-    }
-    if (!earlier) {
-      appliedEntries.set(entry.index, { term: entry.term, data });
-      if (entry.index > highestApplied) highestApplied = entry.index;
-      stats.committed = appliedEntries.size;
-    }
+    violated(safety.applied(node.id, entry, node.appliedIndex, data));
+    stats.committed = safety.committed;
     node.appliedIndex = entry.index;
     let output: KvOutput = null;
     if (entry.type === EntryType.ConfChange) {
@@ -642,28 +618,7 @@ export function runRaftScenario(partial: Partial<RaftScenarioOptions> & { seed: 
   }
 
   function checkLogMatching(): void {
-    const logs = ids.map((id) => {
-      const persisted = nodes.get(id)!.durable.loadSync();
-      const byIndex = new Map<number, Entry>();
-      for (const entry of persisted.entries) byIndex.set(entry.index, entry);
-      return { id, byIndex };
-    });
-    for (let a = 0; a < logs.length; a++) {
-      for (let b = a + 1; b < logs.length; b++) {
-        const left = logs[a]!;
-        const right = logs[b]!;
-        let matched = false;
-        const indexes = [...left.byIndex.keys()].filter((index) => right.byIndex.has(index)).sort((x, y) => y - x);
-        for (const index of indexes) {
-          const x = left.byIndex.get(index)!;
-          const y = right.byIndex.get(index)!;
-          if (x.term === y.term) matched = true;
-          if (matched && (x.term !== y.term || decoder.decode(x.data) !== decoder.decode(y.data))) {
-            throw new SafetyViolation(`log matching: ${left.id} and ${right.id} share a later entry but differ at index ${index}`);
-          }
-        }
-      }
-    }
+    violated(RaftSafety.logMatching(ids.map((id) => ({ id, entries: nodes.get(id)!.durable.loadSync().entries })), (entry) => decoder.decode(entry.data)));
   }
 
   function checkConvergence(): void {

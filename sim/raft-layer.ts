@@ -52,6 +52,7 @@ import type { MembershipLayer } from './membership-layer.ts';
 import { Channel, Transport } from './network.ts';
 import type { Network } from './network.ts';
 import type { KvWorkload, LockWorkload, RaftSettings } from './scenario.ts';
+import { RaftSafety } from './raft-safety.ts';
 import type { CheckVerdict } from './runner.ts';
 
 export type RaftLayerOptions = {
@@ -152,9 +153,8 @@ export class RaftLayer {
   private readonly CLIENT_TIMER: number;
   private readonly SAMPLE: number;
   private readonly STOP: number;
-  /** Safety records: the leader of each term; what was applied at each index. */
-  private readonly leaderOfTerm = new Map<number, string>();
-  private readonly appliedAt = new Map<number, string>();
+  /** Raft's safety properties, checked as the voters go (sim/raft-safety.ts, shared with raft-cluster.ts). */
+  private readonly safety = new RaftSafety();
   private violation: string | null = null;
   private leaderChanges = 0;
   private lastLeader = '';
@@ -285,7 +285,7 @@ export class RaftLayer {
     const end = this.sim.nowMs;
     if (this.unavailableSince !== null) this.closeWindow(end);
     if (this.violation === null) this.checkLogMatching();
-    checks.push({ name: 'raft safety', ok: this.violation === null, detail: this.violation ?? `election safety, state-machine safety and log matching held over ${this.appliedAt.size} entries` });
+    checks.push({ name: 'raft safety', ok: this.violation === null, detail: this.violation ?? `election safety, leader completeness, state-machine safety and log matching held over ${this.safety.committed} entries` });
     let kvSummary: RaftSummary['kv'] = null;
     if (this.options.kv !== null) {
       const history = this.recorder.history();
@@ -319,7 +319,7 @@ export class RaftLayer {
       voters: this.voters.map((node) => this.membership.ids[node]!),
       leaderChanges: this.leaderChanges,
       maxTerm: this.maxTerm,
-      committed: this.appliedAt.size,
+      committed: this.safety.committed,
       unavailable: this.unavailable.filter((w) => w.toMs > this.options.workloadFromMs).map(shift),
       unavailableTotalMs: this.unavailable.filter((w) => w.toMs > this.options.workloadFromMs).reduce((sum, w) => sum + w.durationMs, 0),
       writeGaps: this.writeGaps.map(shift),
@@ -339,7 +339,8 @@ export class RaftLayer {
       checkQuorum: true, preVote: true, maxSizePerMsg: 64 * 1024, snapshotChunkBytes: 64 * 1024,
     }, persisted);
     voter.state = new StateMachine();
-    if (persisted.snapshot.data.length > 0) voter.state.restore(persisted.snapshot.data, persisted.snapshot.metadata.index);
+    // The founding snapshot carries no data but an index: the state starts there too.
+    if (persisted.snapshot.metadata.index > 0) voter.state.restore(persisted.snapshot.data, persisted.snapshot.metadata.index);
     voter.snapshotIndex = persisted.snapshot.metadata.index;
     voter.alive = true;
     voter.pendingWrites.clear();
@@ -371,9 +372,8 @@ export class RaftLayer {
       const status = raft.status();
       if (status.term > this.maxTerm) this.maxTerm = status.term;
       if (ready.softState?.role === 'leader') {
-        const existing = this.leaderOfTerm.get(status.term);
-        if (existing !== undefined && existing !== voter.id) this.fail(`election safety: ${existing} and ${voter.id} both lead term ${status.term}`);
-        this.leaderOfTerm.set(status.term, voter.id);
+        this.fail(this.safety.leaderElected(status.term, voter.id));
+        this.fail(this.safety.leaderComplete(voter.id, voter.durable.loadSync()));
         if (this.lastLeader !== voter.id) this.leaderChanges++;
         this.lastLeader = voter.id;
         this.sim.note(401, voter.node, status.term, `${voter.id} leads term ${status.term}`);
@@ -404,10 +404,7 @@ export class RaftLayer {
   }
 
   private apply(voter: Voter, entry: Entry): void {
-    const fingerprint = `${entry.term}:${entry.type}:${hashBytes(entry.data)}`;
-    const earlier = this.appliedAt.get(entry.index);
-    if (earlier !== undefined && earlier !== fingerprint) this.fail(`state-machine safety: index ${entry.index} applied as ${earlier} elsewhere and ${fingerprint} on ${voter.id}`);
-    if (earlier === undefined) this.appliedAt.set(entry.index, fingerprint);
+    this.fail(this.safety.applied(voter.id, entry, voter.state.index, `${entry.type}:${hashBytes(entry.data)}`));
     const result = entry.type === EntryType.Normal ? voter.state.apply(entry) : (voter.state.apply(entry), null);
     const pending = voter.pendingWrites.get(entry.index);
     if (pending === undefined) return;
@@ -439,7 +436,8 @@ export class RaftLayer {
     this.drain(voter);
   }
 
-  private fail(violation: string): void {
+  private fail(violation: string | null): void {
+    if (violation === null) return;
     if (this.violation === null) {
       this.violation = violation;
       this.sim.note(402, 0, 0, `RAFT VIOLATION ${violation}`);
@@ -447,26 +445,8 @@ export class RaftLayer {
   }
 
   private checkLogMatching(): void {
-    const logs = [...this.byNode.values()].map((voter) => {
-      const byIndex = new Map<number, Entry>();
-      for (const entry of voter.durable.loadSync().entries) byIndex.set(entry.index, entry);
-      return { id: voter.id, byIndex };
-    });
-    for (let a = 0; a < logs.length; a++) {
-      for (let b = a + 1; b < logs.length; b++) {
-        const shared = [...logs[a]!.byIndex.keys()].filter((index) => logs[b]!.byIndex.has(index)).sort((x, y) => y - x);
-        let matched = false;
-        for (const index of shared) {
-          const x = logs[a]!.byIndex.get(index)!;
-          const y = logs[b]!.byIndex.get(index)!;
-          if (x.term === y.term) matched = true;
-          if (matched && (x.term !== y.term || hashBytes(x.data) !== hashBytes(y.data))) {
-            this.fail(`log matching: ${logs[a]!.id} and ${logs[b]!.id} differ at index ${index} below a shared entry`);
-            return;
-          }
-        }
-      }
-    }
+    const logs = [...this.byNode.values()].map((voter) => ({ id: voter.id, entries: voter.durable.loadSync().entries }));
+    this.fail(RaftSafety.logMatching(logs, (entry) => hashBytes(entry.data)));
   }
 
   // ---------------------------------------------------------------- the agent around the leader

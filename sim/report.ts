@@ -167,8 +167,20 @@ function raftChart(result: RunResult, subtitle: string, scenario: Scenario | nul
       rows.push({ label: `lock holder c${contender}`, intervals: raft.locks.holders.filter((h) => h.contender === contender).map((h) => ({ from: h.fromMs / 1000, to: h.toMs / 1000, color: '#2ca02c', title: `${h.toMs - h.fromMs} ms` })) });
     }
   }
-  const markers = (scenario?.timeline ?? []).filter((event) => event.action !== 'heal').slice(0, 6).map((event) => ({ x: event.atMs / 1000, label: event.action }));
-  return timeline({ title: 'Raft: unavailability and lock holders', subtitle, xLabel: 'seconds since the timeline started', xMin: 0, xMax: Math.max(1, end), rows, markers });
+  // The faults as a row of their own, so each window can be read against what caused it.
+  const faults = (scenario?.timeline ?? []).flatMap((event): { from: number; to: number; color: string; title: string }[] => {
+    const from = event.atMs / 1000;
+    switch (event.action) {
+      case 'partition': case 'loss': case 'overload':
+        return [{ from, to: (event.atMs + (event.durationMs > 0 ? event.durationMs : (scenario?.durationMs ?? 0) - event.atMs)) / 1000, color: '#7f7f7f', title: event.action }];
+      case 'crash': case 'restart': case 'leave': case 'rolling-restart':
+        return [{ from, to: from + 0.4, color: '#000000', title: event.action }];
+      default:
+        return [];
+    }
+  });
+  if (faults.length > 0) rows.unshift({ label: 'faults', intervals: faults });
+  return timeline({ title: 'Raft: unavailability and lock holders', subtitle, xLabel: 'seconds since the timeline started', xMin: 0, xMax: Math.max(1, end), rows });
 }
 
 /** Writes result(s), charts, summary and index.html into `dir`. */

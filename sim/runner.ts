@@ -61,6 +61,8 @@ export type ChangeSummary = {
   allMs: number | null;
   /** Per-observer learning times, sorted (ms; observers that never learned are left out). */
   learnTimesMs: number[];
+  /** With the compact model: the 99.9% time among the real cores' observers and among the model's, apart. */
+  byKind: { coreP999Ms: number | null; modelP999Ms: number | null; coreAllMs: number | null } | null;
 };
 
 export type BandwidthSummary = {
@@ -86,6 +88,8 @@ export type RunResult = {
   eventsByKind: Record<string, number>;
   simulatedMs: number;
   wallMs: number;
+  /** Of wallMs, the time spent building the cluster before the first event (warm views, overlay). */
+  setupWallMs: number;
   peakQueuedEvents: number;
   timelineStartMs: number;
   membership: {
@@ -380,13 +384,14 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunResult 
     sim.schedule(Math.min(timelineStartMs, sampleEveryMs), SAMPLE, -1);
   }
   const onProgress = options.onProgress;
+  const setupWallMs = performance.now() - started;
   sim.run(endMs, onProgress === undefined ? null : (now) => onProgress(now, endMs), 100_000);
   onProgress?.(endMs, endMs);
 
   // ---------------------------------------------------------------- results
 
   const checks: CheckVerdict[] = [];
-  const changes = recorder.changes.map((change) => summarizeChange(change, network, ids, timelineStartMs));
+  const changes = recorder.changes.map((change) => summarizeChange(change, network, ids, timelineStartMs, coreCount < nodes ? layer.isCore : null));
   const falseDeaths = recorder.falseDeaths.length;
   checks.push({
     name: 'no unexpected false deaths',
@@ -430,6 +435,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunResult 
     eventsByKind: sim.eventCounts(),
     simulatedMs: endMs,
     wallMs: performance.now() - started,
+    setupWallMs,
     peakQueuedEvents: sim.queue.peakSize,
     timelineStartMs,
     membership: {
@@ -487,16 +493,24 @@ function quantileMs(sorted: readonly number[], total: number, q: number): number
   return rank <= sorted.length ? sorted[rank - 1]! : null;
 }
 
-function summarizeChange(change: TrackedChange, network: Network, ids: readonly string[], timelineStartMs: number): ChangeSummary {
+function summarizeChange(change: TrackedChange, network: Network, ids: readonly string[], timelineStartMs: number, isCore: Uint8Array | null): ChangeSummary {
   const times: number[] = [];
+  const coreTimes: number[] = [];
+  const modelTimes: number[] = [];
   let observers = 0;
+  let coreObservers = 0;
   for (let observer = 0; observer < network.nodes; observer++) {
     if (observer === change.subject || network.up[observer] === 0) continue;
     observers++;
+    if (isCore?.[observer] === 1) coreObservers++;
     const learned = change.learnedAfterMs[observer]!;
-    if (!Number.isNaN(learned)) times.push(learned);
+    if (Number.isNaN(learned)) continue;
+    times.push(learned);
+    if (isCore !== null) (isCore[observer] === 1 ? coreTimes : modelTimes).push(learned);
   }
   times.sort((a, b) => a - b);
+  coreTimes.sort((a, b) => a - b);
+  modelTimes.sort((a, b) => a - b);
   return {
     label: change.label,
     subject: ids[change.subject]!,
@@ -510,6 +524,11 @@ function summarizeChange(change: TrackedChange, network: Network, ids: readonly 
     p999Ms: quantileMs(times, observers, 0.999),
     allMs: times.length === observers && observers > 0 ? times.at(-1)! : observers === 0 ? 0 : null,
     learnTimesMs: times,
+    byKind: isCore === null ? null : {
+      coreP999Ms: quantileMs(coreTimes, coreObservers, 0.999),
+      modelP999Ms: quantileMs(modelTimes, observers - coreObservers, 0.999),
+      coreAllMs: coreTimes.length === coreObservers ? coreTimes.at(-1) ?? null : null,
+    },
   };
 }
 

@@ -16,8 +16,8 @@ test('the same seed twice gives identical event logs (membership, gossip, Raft, 
   const firstDifference = first.trace!.findIndex((line, i) => line !== second.trace![i]);
   assert.is(firstDifference, -1, `logs differ at line ${firstDifference}: ${first.trace![firstDifference]} / ${second.trace![firstDifference]}`);
   assert.is(first.eventLogHash, second.eventLogHash);
-  const { wallMs: _a, trace: _b, ...firstRest } = first;
-  const { wallMs: _c, trace: _d, ...secondRest } = second;
+  const { wallMs: _a, setupWallMs: _e, trace: _b, ...firstRest } = first;
+  const { wallMs: _c, setupWallMs: _f, trace: _d, ...secondRest } = second;
   assert.equal(firstRest, secondRest);
   const other = runScenario(scenario, { seed: 43 });
   assert.is.not(other.eventLogHash, first.eventLogHash);
