@@ -5,14 +5,17 @@
 //   npm run bench:sim                               (speed, this, calibration)
 //   node bench/sim-scale.ts                         10,000 nodes, 100 real cores, loss 0 / 0.1 / 0.5, seeds 1-3
 //   node bench/sim-scale.ts --nodes 2000 --cores all --loss 0 --seeds 1
+//   node bench/sim-scale.ts --probe-transport datagram --loss 0.1 --seeds 1
 //   node bench/sim-scale.ts --json out.json
 //
 // The cluster: warm (everyone knows everyone), LAN membership profile (probe
-// 1 s, probe timeout 500 ms, suspicion multiplier 4), probes as datagrams
-// (memberlist's UDP: a lost probe is gone), gossipsub with the library's
-// defaults (D 6) over TCP-like streams (a lost packet is retransmitted after
-// 200 ms, doubling), connections to 20 random peers plus whoever a node
-// probes. `--cores K` nodes run the real MembershipCore; the rest the
+// 1 s, probe timeout 500 ms, suspicion multiplier 4), gossipsub with the
+// library's defaults (D 6), connections to 20 random peers plus whoever a
+// node probes. Everything travels as Tribune sends it, over TCP: a lost
+// packet is retransmitted after 200 ms, doubling, and a request left
+// unanswered fails after max(probe timeout, 500 ms). With
+// `--probe-transport datagram` probes are memberlist's UDP instead (a lost
+// probe is gone), which is what Serf's and memberlist's figures assume. `--cores K` nodes run the real MembershipCore; the rest the
 // compact model (sim/swim-model.ts), because 10,000 real cores would hold
 // 10^8 member records (about 29 GB). The real cores' own detection times
 // are printed beside the model's, as a check of the model at this scale.
@@ -45,10 +48,16 @@ const { values: args } = parseArgs({
     cores: { type: 'string', default: '100' },
     loss: { type: 'string', default: '0,0.1,0.5' },
     seeds: { type: 'string', default: '1,2,3' },
+    'probe-transport': { type: 'string', default: 'stream' },
+    'duration-s': { type: 'string', default: '45' },
     json: { type: 'string' },
     child: { type: 'string' },
   },
 });
+
+const PROBE_TRANSPORT = args['probe-transport'];
+if (PROBE_TRANSPORT !== 'stream' && PROBE_TRANSPORT !== 'datagram') throw new Error('--probe-transport: stream or datagram');
+const DURATION_MS = Number(args['duration-s']) * 1000;
 
 type ChildResult = {
   nodes: number; cores: number; loss: number; seed: number;
@@ -60,6 +69,7 @@ type ChildResult = {
 
 if (args.child !== undefined) {
   const [nodes, cores, loss, seed] = args.child.split(':').map(Number) as [number, number, number, number];
+  // The parent passes its transport and duration on through the same flags.
   process.stdout.write(JSON.stringify(runChild(nodes, cores, loss, seed)) + '\n');
 } else {
   await main();
@@ -71,9 +81,9 @@ function scenarioFor(nodes: number, cores: number, loss: number) {
     nodes,
     start: 'warm',
     settle_ms: 5_000,
-    duration_ms: 45_000,
+    duration_ms: DURATION_MS,
     quiet_ms: 5_000,
-    network: { probe_transport: 'datagram', feedback: 'refused', links: { default: { latency_ms: { dist: 'lognormal', median_ms: 1, sigma: 0.5, max: 50 }, loss_rate: loss } } },
+    network: { probe_transport: PROBE_TRANSPORT, feedback: PROBE_TRANSPORT === 'stream' ? 'stream' : 'refused', links: { default: { latency_ms: { dist: 'lognormal', median_ms: 1, sigma: 0.5, max: 50 }, loss_rate: loss } } },
     gossip: { profile: 'default', warm_peers: 20 },
     fidelity: { core_nodes: cores >= nodes ? 'all' : cores },
     timeline: [{ at_ms: 2_000, action: 'crash', nodes: 'random:1' }],
@@ -123,13 +133,16 @@ async function main(): Promise<void> {
   const cores = args.cores === 'all' ? nodes : Number(args.cores);
   const losses = args.loss.split(',').map(Number);
   const seeds = args.seeds.split(',').map(Number);
-  console.log(`# sim-scale: ${nodes} nodes (${cores >= nodes ? 'all' : cores} real cores), one crash, loss ${losses.join(' / ')}, seeds ${seeds.join(', ')}`);
+  console.log(`# sim-scale: ${nodes} nodes (${cores >= nodes ? 'all' : cores} real cores), one crash, loss ${losses.join(' / ')}, probes as ${PROBE_TRANSPORT}s, seeds ${seeds.join(', ')}`);
   console.log(`# machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const minSuspicionMs = suspicionTimeoutMs(4, nodes, 1_000);
   const results: ChildResult[] = [];
   for (const loss of losses) {
     for (const seed of seeds) {
-      const child = spawnSync(process.execPath, ['--max-old-space-size=14000', new URL(import.meta.url).pathname, '--child', `${nodes}:${cores}:${loss}:${seed}`], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      const child = spawnSync(process.execPath, [
+        '--max-old-space-size=14000', new URL(import.meta.url).pathname, '--child', `${nodes}:${cores}:${loss}:${seed}`,
+        '--probe-transport', PROBE_TRANSPORT, '--duration-s', String(DURATION_MS / 1000),
+      ], { encoding: 'utf8', maxBuffer: 1 << 26 });
       if (child.status !== 0) {
         console.log(`loss ${loss} seed ${seed}: child failed (${child.status ?? child.signal}): ${child.stderr.slice(-2000)}`);
         continue;

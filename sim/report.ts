@@ -137,7 +137,7 @@ function convergenceChart(result: RunResult, subtitle: string): string {
     const first = change.learnTimesMs[0] ?? 0;
     const points: Point[] = [[0, 0]];
     change.learnTimesMs.forEach((ms, i) => points.push([(ms - first) / 1000, (i + 1) / Math.max(1, change.observers)]));
-    return { name: `${change.label} (first knew at ${(first / 1000).toFixed(1)} s)`, points, step: true, dashed: change.expect === 'alive' };
+    return { name: `${change.label}: first at ${(first / 1000).toFixed(1)} s`, points, step: true, dashed: change.expect === 'alive' };
   });
   const spreads = changes.map((change) => (change.allMs ?? change.learnTimesMs.at(-1) ?? 0) - (change.learnTimesMs[0] ?? 0));
   const inMs = Math.max(...spreads) < 2_000;

@@ -75,6 +75,7 @@ export class SwimModel {
   // Per node: own incarnation, leaving, Lifeguard score, timers, the probe in progress.
   private readonly incarnation: Float64Array;
   private readonly leaving: Uint8Array;
+  private readonly down: Uint8Array;
   private readonly awareness: Uint8Array;
   private readonly nextProbeAtMs: Float64Array;
   private readonly nextPushPullAtMs: Float64Array;
@@ -96,10 +97,18 @@ export class SwimModel {
   private readonly suspectCount: Int32Array;
   private readonly deadCount: Int32Array;
   private readonly leftCount: Int32Array;
-  /** Views that differ from the baseline: key observer * n + subject -> incarnation * 4 + state. */
-  private readonly overrides = new Map<number, number>();
-  /** Per observer, the subjects it holds an override for. */
-  private readonly deviating: (Set<number> | undefined)[];
+  /**
+   * Per observer, how its view differs from the baseline: subject ->
+   * incarnation * 4 + state. One map per observer (a single map would hit
+   * V8's limit of 2^24 entries when loss makes thousands of members refute).
+   */
+  private readonly overrides: (Map<number, number> | undefined)[];
+  /** The baseline: every member alive at this incarnation, unless an observer's override says otherwise. */
+  private readonly baseIncarnation: Float64Array;
+  /** Per subject: how many observers hold an override for it, and when its baseline was last checked for folding. */
+  private readonly overrideCount: Int32Array;
+  private readonly foldCheckedAtMs: Float64Array;
+  private upModelNodes = 0;
   private readonly suspicions = new Map<number, Suspicion>();
   private readonly checks = new Map<number, number[]>();
   /** Per observer, the subjects with a running suspicion or pending checks (for timers). */
@@ -107,7 +116,6 @@ export class SwimModel {
   private readonly queues: (BroadcastQueue<MembershipUpdate> | undefined)[];
   private readonly relays: (Map<number, Relay> | undefined)[];
   private readonly answered: (Map<string, number> | undefined)[];
-  private readonly baseIncarnation = 1;
 
   constructor(sim: Simulation, sink: MembershipSink, options: SwimModelOptions) {
     this.sim = sim;
@@ -124,6 +132,7 @@ export class SwimModel {
     const f64 = () => new Float64Array(n);
     this.incarnation = f64().fill(1);
     this.leaving = new Uint8Array(n);
+    this.down = new Uint8Array(n);
     this.awareness = new Uint8Array(n);
     this.nextProbeAtMs = f64();
     this.nextPushPullAtMs = f64();
@@ -143,7 +152,10 @@ export class SwimModel {
     this.suspectCount = new Int32Array(n);
     this.deadCount = new Int32Array(n);
     this.leftCount = new Int32Array(n);
-    this.deviating = new Array(n);
+    this.overrides = new Array(n);
+    this.baseIncarnation = new Float64Array(n).fill(1);
+    this.overrideCount = new Int32Array(n);
+    this.foldCheckedAtMs = new Float64Array(n).fill(-Infinity);
     this.suspected = new Array(n);
     this.queues = new Array(n);
     this.relays = new Array(n);
@@ -154,6 +166,7 @@ export class SwimModel {
   startWarm(): void {
     for (let i = 0; i < this.n; i++) {
       if (this.isCore[i] === 1) continue;
+      this.upModelNodes++;
       const prng = this.sim.fork(0x20000 + i);
       this.prngs[i] = prng;
       const now = this.sim.localNowMs(i);
@@ -168,6 +181,10 @@ export class SwimModel {
 
   crash(node: number): void {
     this.probeTarget[node] = -1;
+    if (this.down[node] === 0) {
+      this.down[node] = 1;
+      this.upModelNodes--;
+    }
   }
 
   restart(node: number): void {
@@ -243,29 +260,53 @@ export class SwimModel {
 
   private stateOf(observer: number, subject: number): MemberState {
     if (observer === subject) return this.leaving[observer] === 1 ? MemberState.Left : MemberState.Alive;
-    const packed = this.overrides.get(observer * this.n + subject);
+    const packed = this.overrides[observer]?.get(subject);
     return packed === undefined ? MemberState.Alive : (packed % 4) as MemberState;
   }
 
   private incarnationOf(observer: number, subject: number): number {
     if (observer === subject) return this.incarnation[observer]!;
-    const packed = this.overrides.get(observer * this.n + subject);
-    return packed === undefined ? this.baseIncarnation : Math.floor(packed / 4);
+    const packed = this.overrides[observer]?.get(subject);
+    return packed === undefined ? this.baseIncarnation[subject]! : Math.floor(packed / 4);
   }
 
   private setView(observer: number, subject: number, state: MemberState, incarnation: number): void {
     this.count(observer, this.stateOf(observer, subject), -1);
     this.count(observer, state, 1);
-    const key = observer * this.n + subject;
-    let deviating = this.deviating[observer];
-    if (state === MemberState.Alive && incarnation === this.baseIncarnation) {
-      this.overrides.delete(key);
-      deviating?.delete(subject);
+    let overrides = this.overrides[observer];
+    if (state === MemberState.Alive && incarnation === this.baseIncarnation[subject]) {
+      if (overrides?.delete(subject) === true) this.overrideCount[subject]!--;
       return;
     }
-    this.overrides.set(key, incarnation * 4 + state);
-    if (deviating === undefined) this.deviating[observer] = deviating = new Set();
-    deviating.add(subject);
+    if (overrides === undefined) this.overrides[observer] = overrides = new Map();
+    if (!overrides.has(subject)) this.overrideCount[subject]!++;
+    overrides.set(subject, incarnation * 4 + state);
+    if (state === MemberState.Alive) this.maybeFold(subject, incarnation);
+  }
+
+  /**
+   * Once every running model node sees `subject` alive at `incarnation` (a
+   * refutation has spread), that becomes the baseline and the overrides go:
+   * without this, a lossy run would keep one record per node for every
+   * member that ever refuted, N^2 again. Checked at most once a second per subject.
+   */
+  private maybeFold(subject: number, incarnation: number): void {
+    const now = this.sim.nowMs;
+    if (this.overrideCount[subject]! < this.upModelNodes - 1 || now - this.foldCheckedAtMs[subject]! < 1_000) return;
+    this.foldCheckedAtMs[subject] = now;
+    for (let observer = 0; observer < this.n; observer++) {
+      if (observer === subject || this.isCore[observer] === 1 || this.down[observer] === 1) continue;
+      if (this.stateOf(observer, subject) !== MemberState.Alive || this.incarnationOf(observer, subject) !== incarnation) return;
+    }
+    this.baseIncarnation[subject] = incarnation;
+    for (let observer = 0; observer < this.n; observer++) {
+      const overrides = this.overrides[observer];
+      const packed = overrides?.get(subject);
+      if (packed === incarnation * 4 + MemberState.Alive) {
+        overrides!.delete(subject);
+        this.overrideCount[subject]!--;
+      }
+    }
   }
 
   private count(observer: number, state: MemberState, delta: number): void {
@@ -533,7 +574,7 @@ export class SwimModel {
       return records;
     }
     records.push(record(i));
-    for (const s of this.deviating[i] ?? []) records.push(record(s));
+    for (const s of this.overrides[i]?.keys() ?? []) records.push(record(s));
     return records;
   }
 
@@ -550,7 +591,7 @@ export class SwimModel {
     const alive = this.n - this.suspectCount[i]! - failed - this.leftCount[i]!;
     if (prng.nextFloat() >= reconnectProbability(failed, alive)) return;
     let pick = prng.nextInt(failed);
-    for (const s of this.deviating[i] ?? []) {
+    for (const s of this.overrides[i]?.keys() ?? []) {
       if (this.stateOf(i, s) !== MemberState.Dead || pick-- > 0) continue;
       this.sendPushPull(i, s, false, false);
       this.stats.reconnectsSent++;
