@@ -2,9 +2,10 @@
 // every agent on its own loopback address, the same LAN gossip profile
 // (probe 1 s, probe timeout 500 ms, suspicion multiplier 4, push-pull 30 s).
 //
-//   npm run bench:mesh                                   both systems, ~10 min
+//   npm run bench:mesh                                   both systems, ~12 min
 //   npm run bench:mesh -- --systems tribune --join-rounds 1
-//   npm run bench:mesh -- --profile prof                 also profile one Tribune agent's idle window
+//   npm run bench:mesh -- --profile prof --logs logs --json mesh.json
+//   npm run bench:mesh -- --systems tribune --log-level debug --logs logs   (diagnosis)
 //
 // For each system, one after the other (never both at once, so that neither
 // steals the other's CPU), on 127.0.1.1-30 (Tribune) and 127.0.2.1-30 (serf):
@@ -17,7 +18,8 @@
 //   steady state the same cluster then runs unobserved for --steady-s (60 s);
 //                over the next --cpu-window-s (30 s) each agent's CPU time comes
 //                from /proc/PID/stat (utime + stime deltas) and its RSS from
-//                /proc/PID/status (VmRSS, sampled every 5 s, maximum kept).
+//                /proc/PID/status (VmRSS, sampled every 5 s, maximum kept), with
+//                PSS and anonymous memory from /proc/PID/smaps_rollup at the end.
 //                Nothing polls the agents during these two phases.
 //   failures     SIGKILL one agent (not a seed, not a Raft voter), time until
 //                every other agent reports it failed; --kills (3) different
@@ -40,11 +42,19 @@
 // msgpack RPC (`members`) on one persistent connection per agent, which is what
 // `serf members -rpc-addr` does without starting a process per call.
 //
+// The machine is usually shared, so every phase also reports the cores used by
+// the system's agents and by the whole machine (/proc/stat), and the convergence
+// curve (per poll: the fewest and median members seen alive, and how many agents
+// see all). CPU time per agent at start-up comes from the same /proc/PID/stat.
+//
 // With --profile DIR, Tribune's second agent is started with the inspector on
 // its own loopback address; the CPU profile covers exactly the idle window
 // (Profiler.start/stop over the DevTools protocol), is written to DIR, and its
 // heaviest functions and packages are printed, with process.memoryUsage().
-// That agent is left out of the CPU figures (the profiler costs CPU).
+// That agent is left out of the CPU figures (the profiler costs CPU). The seed
+// of the first join round is profiled the same way, from the joins to
+// convergence. --logs DIR keeps every agent's output, one file per agent and
+// phase; --log-level sets both systems' agents' log level.
 //
 // Every loop is bounded by a count and a deadline; every process started here
 // is killed on the way out, also on failure or Ctrl-C.
@@ -968,6 +978,11 @@ async function runSystem(system: MeshSystem, root: string, victimIndexes: number
       log(profiles[profiles.length - 1]!);
     }
     await cold.waitConverged(now());
+    // Autopilot may have promoted more voters since the cold start: read them again before choosing victims.
+    if (system instanceof TribuneSystem) {
+      const raft = await system.raftView(cold.agents[0]!).catch(() => undefined);
+      if (raft) for (const voter of raft.voters) voters.add(voter);
+    }
 
     if (victimIndexes === null) {
       // Not a seed, not a Raft voter, not the profiled agent, spread over the range.
