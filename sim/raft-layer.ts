@@ -18,11 +18,12 @@
 //   of the value and its ModifyIndex, then kvCas on that index, recorded as
 //   one cas(expected = the value read) operation spanning both steps; values
 //   are unique, so a changed ModifyIndex means a changed value.
-// - Lock contenders: create a session bound to serfHealth, kvLock a key,
-//   hold it while renewing, kvUnlock. A contender believes it holds the lock
-//   from the acquire's answer until it sends the release, learns its session
-//   is gone, or has not renewed for one TTL (the client-side rule a careful
-//   Consul client follows). Lock safety: no two beliefs overlap in virtual time.
+// - Lock contenders: create a session bound to serfHealth and keep renewing
+//   it, kvLock a key, hold it, kvUnlock. A contender believes it holds the
+//   lock from the acquire's answer until it sends the release, learns its
+//   session is gone, or has had no renewal answered for one TTL (the
+//   client-side rule a careful Consul client follows). Lock safety: no two
+//   beliefs overlap in virtual time.
 // - Availability: sampled every tick, the group is available while some
 //   leader can exchange messages with a majority of voters that follow it
 //   (it could commit); the report lists the windows without one, and the
@@ -61,6 +62,8 @@ export type RaftLayerOptions = {
   locks: LockWorkload | null;
   zoneOf: Int32Array;
   zones: number;
+  /** Per node, how far its wall clock is off (the time a leader stamps on commands). */
+  wallClockSkewMs: Float64Array;
   /** Clients act in [workloadFromMs, workloadUntilMs). */
   workloadFromMs: number;
   workloadUntilMs: number;
@@ -127,13 +130,17 @@ type Client = {
   session: string;
   sessionsCreated: number;
   holdingSinceMs: number;
+  /** When a renewal was last answered, and last sent. */
   lastRenewAckMs: number;
+  lastRenewSentMs: number;
   releaseAtMs: number;
 };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const RECONCILE_EVERY_MS = 5_000;
+/** Wall clocks start here, so that skews below it never make a command's time negative. */
+const WALL_CLOCK_EPOCH_MS = 86_400_000;
 
 export class RaftLayer {
   readonly voters: number[];
@@ -504,9 +511,9 @@ export class RaftLayer {
     }
   }
 
-  /** Command time: the leader's wall clock (its drifting local clock, as a Unix-like ms count). */
+  /** Command time: the leader's wall clock, virtual time plus its skew (from an arbitrary epoch, so that it stays positive). */
   private commandNow(voter: Voter): number {
-    return Math.max(0, Math.floor(this.sim.localNowMs(voter.node)));
+    return Math.max(0, Math.floor(WALL_CLOCK_EPOCH_MS + this.sim.nowMs + this.options.wallClockSkewMs[voter.node]!));
   }
 
   // ---------------------------------------------------------------- client requests at a voter
@@ -585,7 +592,7 @@ export class RaftLayer {
   private newClient(id: number, home: number, kind: 'kv' | 'lock'): Client {
     return {
       id, home, kind, serial: 0, leaderGuess: this.voters[id % this.voters.length]!, pending: null, opsIssued: 0,
-      session: '', sessionsCreated: 0, holdingSinceMs: -1, lastRenewAckMs: 0, releaseAtMs: 0,
+      session: '', sessionsCreated: 0, holdingSinceMs: -1, lastRenewAckMs: 0, lastRenewSentMs: 0, releaseAtMs: 0,
     };
   }
 
@@ -681,31 +688,52 @@ export class RaftLayer {
     this.sim.schedule(now + Math.ceil(sample(this.options.kv!.thinkMs, this.prng)), this.CLIENT_TIMER, client.id, -1, -1);
   }
 
+  /**
+   * A lock contender, as a careful Consul client: it keeps its session alive
+   * (a renewal every renewEveryMs, holding or not), acquires, holds, releases.
+   * It believes it holds the lock from the acquire's answer until it sends the
+   * release, learns the session is gone, or has had no renewal answered for a
+   * whole TTL (then the server may have expired it: give up on our side).
+   */
   private nextLockStep(client: Client): void {
     const locks = this.options.locks!;
     const now = this.sim.nowMs;
-    if (client.session === '' ) {
+    if (client.session === '') {
       client.session = sessionId(client.id, ++client.sessionsCreated);
       this.send(client, 'sessionCreate', {}, null);
       return;
     }
-    if (client.holdingSinceMs >= 0) {
-      // Holding: give up on our own side if we could not renew for a TTL; else release or renew.
-      if (now - client.lastRenewAckMs >= locks.sessionTtlMs) {
-        this.endBelief(client, now);
-        client.session = '';
-        this.sim.schedule(now + 100, this.CLIENT_TIMER, client.id, -1, -1);
-        return;
-      }
-      if (now >= client.releaseAtMs) {
-        this.endBelief(client, now);
-        this.send(client, 'unlock', { key: locks.key, value: `c${client.id}` }, null);
-        return;
-      }
+    const holding = client.holdingSinceMs >= 0;
+    if (holding && now - client.lastRenewAckMs >= locks.sessionTtlMs) {
+      this.endBelief(client, now);
+      client.session = '';
+      this.sim.schedule(now + 100, this.CLIENT_TIMER, client.id, -1, -1);
+      return;
+    }
+    if (holding && now >= client.releaseAtMs) {
+      this.endBelief(client, now);
+      this.send(client, 'unlock', { key: locks.key, value: `c${client.id}` }, null);
+      return;
+    }
+    if (now - client.lastRenewSentMs >= locks.renewEveryMs) {
+      client.lastRenewSentMs = now;
       this.send(client, 'renew', {}, null);
       return;
     }
-    this.send(client, 'lock', { key: locks.key, value: `c${client.id}` }, null);
+    if (!holding) {
+      this.send(client, 'lock', { key: locks.key, value: `c${client.id}` }, null);
+      return;
+    }
+    this.scheduleLockStep(client);
+  }
+
+  /** The contender's next due step: its next renewal, or its release. */
+  private scheduleLockStep(client: Client, atMs = Infinity): void {
+    const locks = this.options.locks!;
+    const now = this.sim.nowMs;
+    let next = Math.min(atMs, client.lastRenewSentMs + locks.renewEveryMs);
+    if (client.holdingSinceMs >= 0) next = Math.min(next, client.releaseAtMs);
+    this.sim.schedule(Math.max(now + 1, next), this.CLIENT_TIMER, client.id, -1, -1);
   }
 
   private lockReply(client: Client, pending: NonNullable<Client['pending']>, reply: ClientReply): void {
@@ -714,20 +742,25 @@ export class RaftLayer {
     const rejected = isRejection(reply.result);
     switch (pending.kind) {
       case 'sessionCreate':
-        if (rejected) client.session = '';
-        this.sim.schedule(now + (rejected ? 500 : 1), this.CLIENT_TIMER, client.id, -1, -1);
+        if (rejected) {
+          client.session = '';
+          this.sim.schedule(now + 500, this.CLIENT_TIMER, client.id, -1, -1);
+          return;
+        }
+        client.lastRenewAckMs = now;
+        client.lastRenewSentMs = now;
+        this.sim.schedule(now + 1, this.CLIENT_TIMER, client.id, -1, -1);
         return;
       case 'lock':
         if (reply.result === true) {
           this.acquisitions++;
           client.holdingSinceMs = now;
-          client.lastRenewAckMs = now;
           client.releaseAtMs = now + Math.ceil(sample(locks.holdMs, this.prng));
-          this.sim.schedule(now + Math.min(locks.renewEveryMs, client.releaseAtMs - now), this.CLIENT_TIMER, client.id, -1, -1);
+          this.scheduleLockStep(client);
           return;
         }
         if (rejected) client.session = '';
-        this.sim.schedule(now + 200 + this.prng.nextInt(300), this.CLIENT_TIMER, client.id, -1, -1);
+        this.scheduleLockStep(client, now + 200 + this.prng.nextInt(300));
         return;
       case 'renew':
         if (rejected) {
@@ -738,10 +771,10 @@ export class RaftLayer {
           return;
         }
         client.lastRenewAckMs = now;
-        this.sim.schedule(now + Math.max(1, Math.min(locks.renewEveryMs, client.releaseAtMs - now)), this.CLIENT_TIMER, client.id, -1, -1);
+        this.scheduleLockStep(client, client.holdingSinceMs >= 0 ? Infinity : now + 1);
         return;
       case 'unlock':
-        this.sim.schedule(now + 200 + this.prng.nextInt(800), this.CLIENT_TIMER, client.id, -1, -1);
+        this.scheduleLockStep(client, now + 200 + this.prng.nextInt(800));
         return;
       default:
         return;

@@ -165,8 +165,13 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunResult 
       });
     }
   }
+  const wallClockSkewMs = new Float64Array(nodes);
+  if (scenario.network.wallClockSkewMs > 0) {
+    const skews = sim.fork(0x5e3);
+    for (let i = 0; i < nodes; i++) wallClockSkewMs[i] = (skews.nextFloat() * 2 - 1) * scenario.network.wallClockSkewMs;
+  }
   const raft = scenario.raft === null ? null : new RaftLayer(sim, network, layer, {
-    settings: scenario.raft, kv: scenario.workload.kv, locks: scenario.workload.locks, zoneOf, zones: zoneNames.length,
+    settings: scenario.raft, kv: scenario.workload.kv, locks: scenario.workload.locks, zoneOf, zones: zoneNames.length, wallClockSkewMs,
     workloadFromMs: scenario.settleMs, workloadUntilMs: scenario.settleMs + scenario.durationMs,
   });
   const faults = sim.fork(0xfa17);

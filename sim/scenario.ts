@@ -110,8 +110,14 @@ export type Scenario = {
     feedback: SendFeedback;
     /** Each node's clock runs fast or slow by up to this many parts per million. */
     clockDriftPpm: number;
-    /** Each node's clock starts up to this far from virtual time. */
+    /** Each node's monotonic clock (what the membership core and Raft ticks see) starts up to this far from virtual time. */
     clockOffsetMs: number;
+    /**
+     * Each node's wall clock (what the Raft leader stamps on commands: session
+     * TTLs, lock-delay) is off by up to this much either way. NTP keeps it to
+     * milliseconds; seconds of skew between successive leaders shorten lock-delays.
+     */
+    wallClockSkewMs: number;
     streamRtoMs: number;
   };
   fidelity: {
@@ -150,6 +156,7 @@ const DEFAULTS: Omit<Scenario, 'name' | 'timeline'> = {
     feedback: 'refused',
     clockDriftPpm: 0,
     clockOffsetMs: 0,
+    wallClockSkewMs: 0,
     streamRtoMs: 200,
   },
   fidelity: { codec: false, coreNodes: 'all' },
@@ -398,6 +405,7 @@ function parseNetwork(network: Record<string, unknown>, scenario: Scenario, fail
   }
   if (network.clockDriftPpm !== undefined) target.clockDriftPpm = integer(network.clockDriftPpm, 'network.clock_drift_ppm', 0, 100_000, fail);
   if (network.clockOffsetMs !== undefined) target.clockOffsetMs = integer(network.clockOffsetMs, 'network.clock_offset_ms', 0, 86_400_000, fail);
+  if (network.wallClockSkewMs !== undefined) target.wallClockSkewMs = integer(network.wallClockSkewMs, 'network.wall_clock_skew_ms', 0, 86_400_000, fail);
   if (network.streamRtoMs !== undefined) target.streamRtoMs = integer(network.streamRtoMs, 'network.stream_rto_ms', 1, 60_000, fail);
 }
 

@@ -86,6 +86,8 @@ export function swarmScenario(seed: number, overrides: { nodes?: number } = {}):
       feedback: pick(['none', 'refused', 'stream']),
       clock_drift_ppm: pick([0, 100, 5_000]),
       clock_offset_ms: pick([0, 50_000]),
+      // NTP-like skews only: seconds of skew between leaders shorten lock-delay by design (see test/sim/checkers.test.ts).
+      wall_clock_skew_ms: pick([0, 0, 50, 500]),
     },
     fidelity: { codec: chance(0.25) },
     timeline: events,
