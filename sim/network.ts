@@ -16,6 +16,9 @@
 //   time (Linux: 200 ms minimum), so loss becomes delay; after
 //   `streamRetriesMax` losses in a row the connection is reset and the
 //   message is lost (the sender sees an error).
+// With `connectSetupMs`, the first stream message between two nodes (and any
+// sent before the connection is up) waits for a connection handshake; a
+// crash closes the node's connections, so a restart pays again.
 // Messages across a partition are dropped on both transports (iptables DROP:
 // the sender learns nothing until its own timeout). Messages to a node that
 // is down are dropped; with `refusedWhenDown` the sender is told after one
@@ -86,6 +89,14 @@ export type NetworkOptions = {
   streamRtoMs: number;
   /** Stream transport: losses in a row before the connection resets and the message is lost. */
   streamRetriesMax: number;
+  /**
+   * Stream transport: setting up a connection (TCP, then Noise, Yamux and
+   * identify under libp2p) before the first message between two nodes can
+   * go; messages sent meanwhile wait for it. Null: connections are free.
+   */
+  connectSetupMs: Distribution | null;
+  /** Chance that setting up a connection fails (a dial timeout, no usable address): what was sent on it is lost, the next send dials again. */
+  connectFailRate: number;
 };
 
 /** One partition rule: nodes marked A cannot reach nodes marked B (and, unless one-way, B cannot reach A). */
@@ -115,11 +126,13 @@ export class Network {
   /** Extra loss on every link (a timeline "loss" event without nodes). */
   globalLossRate = 0;
   private partitions: PartitionRule[] = [];
+  /** Open stream connections by node pair (low * nodes + high): when each is ready, and the epochs it was opened at. */
+  private readonly connections = new Map<number, { readyAtMs: number; epochLow: number; epochHigh: number; failed: boolean }>();
   private nextPartitionId = 1;
   countingFromMs = 0;
   readonly stats = {
     scheduled: 0, duplicated: 0, lostToLoss: 0, lostToPartition: 0, lostToDown: 0, refused: 0,
-    droppedOnArrival: 0, retransmissions: 0, streamResets: 0, reordered: 0,
+    droppedOnArrival: 0, retransmissions: 0, streamResets: 0, reordered: 0, failedDials: 0,
   };
 
   constructor(sim: Simulation, options: NetworkOptions) {
@@ -191,6 +204,14 @@ export class Network {
       departMs = Math.max(now, this.uplinkFreeAtMs[from]!) + (sizeBytes * 1000) / bandwidth;
       this.uplinkFreeAtMs[from] = departMs;
     }
+    if (transport === Transport.Stream && this.options.connectSetupMs !== null) {
+      const readyAtMs = this.connectionReadyAt(from, to);
+      if (Number.isNaN(readyAtMs)) {
+        this.stats.failedDials++;
+        return SendOutcome.Lost;
+      }
+      departMs = Math.max(departMs, readyAtMs);
+    }
     let arriveMs = departMs + extraMs + sample(link.latencyMs, this.prng);
     if (link.reorderRate > 0 && this.prng.nextFloat() < link.reorderRate) {
       arriveMs += sample(link.reorderDelayMs, this.prng);
@@ -229,6 +250,26 @@ export class Network {
     }
     if (this.sim.nowMs >= this.countingFromMs) this.bytesReceived[to * CHANNELS + channel]! += sizeBytes;
     return true;
+  }
+
+  /**
+   * When the stream connection between `a` and `b` is (or will be) ready;
+   * opens it if there is none. NaN while a failed dial is still timing out:
+   * what is sent then is lost, and the first send after it dials again.
+   */
+  private connectionReadyAt(a: number, b: number): number {
+    const low = Math.min(a, b);
+    const high = Math.max(a, b);
+    const key = low * this.nodes + high;
+    const now = this.sim.nowMs;
+    const existing = this.connections.get(key);
+    if (existing !== undefined && existing.epochLow === this.epoch[low] && existing.epochHigh === this.epoch[high] && !(existing.failed && now >= existing.readyAtMs)) {
+      return existing.failed ? NaN : existing.readyAtMs;
+    }
+    const readyAtMs = now + sample(this.options.connectSetupMs!, this.prng);
+    const failed = this.options.connectFailRate > 0 && this.prng.nextFloat() < this.options.connectFailRate;
+    this.connections.set(key, { readyAtMs, epochLow: this.epoch[low]!, epochHigh: this.epoch[high]!, failed });
+    return failed ? NaN : readyAtMs;
   }
 
   /** A round trip's worth of time from `from` to `to` (for refusals and timeouts). */

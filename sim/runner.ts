@@ -129,6 +129,8 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunResult 
     refusedWhenDown: scenario.network.feedback !== 'none',
     streamRtoMs: scenario.network.streamRtoMs,
     streamRetriesMax: 6,
+    connectSetupMs: scenario.network.connectSetupMs,
+    connectFailRate: scenario.network.connectFailRate,
   });
   const config = membershipConfigOf(scenario);
   const minSuspicionMs = suspicionTimeoutMs(config.suspicionMultiplier, nodes, config.probeIntervalMs);

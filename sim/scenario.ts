@@ -119,6 +119,10 @@ export type Scenario = {
      */
     wallClockSkewMs: number;
     streamRtoMs: number;
+    /** Time to set up a stream connection before its first message (libp2p: TCP, Noise, Yamux, identify); null for none. */
+    connectSetupMs: Distribution | null;
+    /** Chance that a connection set-up fails (its messages are lost; the next send dials again). Needs connect_setup_ms. */
+    connectFailRate: number;
   };
   fidelity: {
     /** Round-trip every membership message through the real codec. */
@@ -158,6 +162,8 @@ const DEFAULTS: Omit<Scenario, 'name' | 'timeline'> = {
     clockOffsetMs: 0,
     wallClockSkewMs: 0,
     streamRtoMs: 200,
+    connectSetupMs: null,
+    connectFailRate: 0,
   },
   fidelity: { codec: false, coreNodes: 'all' },
   raft: null,
@@ -407,6 +413,16 @@ function parseNetwork(network: Record<string, unknown>, scenario: Scenario, fail
   if (network.clockOffsetMs !== undefined) target.clockOffsetMs = integer(network.clockOffsetMs, 'network.clock_offset_ms', 0, 86_400_000, fail);
   if (network.wallClockSkewMs !== undefined) target.wallClockSkewMs = integer(network.wallClockSkewMs, 'network.wall_clock_skew_ms', 0, 86_400_000, fail);
   if (network.streamRtoMs !== undefined) target.streamRtoMs = integer(network.streamRtoMs, 'network.stream_rto_ms', 1, 60_000, fail);
+  if (network.connectSetupMs !== undefined && network.connectSetupMs !== null) {
+    checkDistribution(network.connectSetupMs, 'network.connect_setup_ms', fail);
+    target.connectSetupMs = network.connectSetupMs as Distribution;
+  }
+  if (network.connectFailRate !== undefined) {
+    const rate = Number(network.connectFailRate);
+    if (!(rate >= 0 && rate < 1)) fail('network.connect_fail_rate: a probability in [0, 1)');
+    if (target.connectSetupMs === null) fail('network.connect_fail_rate needs network.connect_setup_ms');
+    target.connectFailRate = rate;
+  }
 }
 
 function parseEvent(raw: unknown, where: string, scenario: Scenario, fail: (problem: string) => never): TimelineEvent {
